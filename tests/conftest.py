@@ -1,0 +1,1 @@
+"""Shared fixtures: each fixture module owns one kind of generated test data."""
