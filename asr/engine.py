@@ -1,0 +1,256 @@
+"""The Qwen3-ASR model behind one lock: load once, generate batches of chunks.
+
+This is the only module that touches torch and transformers' model classes. It knows nothing of Streamlit:
+the UI caches one `AsrEngine` per process and the CLI and tests build their own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import (
+    AutoProcessor,
+    LogitsProcessor,
+    LogitsProcessorList,
+    Qwen3ASRForConditionalGeneration,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from asr.errors import UserFacingError
+from asr.model_source import resolve_model_dir
+
+log = logging.getLogger(__name__)
+
+ASR_TEXT_MARKER = "<asr_text>"
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class DevicePlan:
+    """Where and in which precision the model runs."""
+
+    device: str
+    dtype: torch.dtype
+    device_map: str | None
+
+
+def plan_device(cuda_available: bool | None = None) -> DevicePlan:
+    """FP16 with `device_map="auto"` on CUDA; float32 on CPU.
+
+    On CPUs without AVX-512 (most laptops, and this project's CI) fp16/bf16 matmuls run through slow
+    conversion paths: measured here, a whole transcription is ~2.5x slower than fp32 and one matmul ~15x.
+    """
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if cuda_available:
+        return DevicePlan(device="cuda", dtype=torch.float16, device_map="auto")
+    return DevicePlan(device="cpu", dtype=torch.float32, device_map=None)
+
+
+@dataclass(frozen=True)
+class ChunkOutput:
+    """What the model said for one chunk of audio."""
+
+    language: str | None  # the model's language name ("Chinese"), the forced one, or None
+    text: str
+    raw: str  # decoded generation, special tokens removed
+    language_prob: float | None  # product of the language-name tokens' probabilities; None if forced
+    tokens: int  # generated tokens
+    stopped_at_tag: bool  # generation ended right after a language tag that was not accepted
+
+
+AcceptLanguage = Callable[[str | None], bool]
+
+
+class _LanguageTagWatcher:
+    """Reads the `language <Name><asr_text>` tag while it is generated.
+
+    As a logits processor it records, for each sequence still inside the tag, the probability of the
+    (greedy) token chosen; as a stopping criterion it ends a sequence right after `<asr_text>` when its
+    language is not accepted, so a refused file costs one encoder pass and a few tokens.
+    """
+
+    def __init__(self, prompt_len: int, batch: int, marker_id: int, decode: Callable, accept: AcceptLanguage):
+        self.prompt_len = prompt_len
+        self.marker_id = marker_id
+        self.decode = decode
+        self.accept = accept
+        self.in_tag = [True] * batch
+        self.tag_probs: list[list[float]] = [[] for _ in range(batch)]
+        self.languages: list[str | None] = [None] * batch
+        self.refused = [False] * batch
+
+    def observe(self, scores: torch.Tensor) -> torch.Tensor:
+        rows = [i for i, inside in enumerate(self.in_tag) if inside]
+        if rows:
+            probs = torch.softmax(scores[rows].float(), dim=-1).max(dim=-1).values.tolist()
+            for row, prob in zip(rows, probs, strict=True):
+                self.tag_probs[row].append(prob)
+        return scores
+
+    def stop(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        last = input_ids[:, -1].tolist()
+        for row, token in enumerate(last):
+            if not self.in_tag[row] or token != self.marker_id:
+                continue
+            self.in_tag[row] = False
+            tag = self.decode(input_ids[row, self.prompt_len : -1])
+            self.languages[row] = _language_from_tag(tag)
+            if not self.accept(self.languages[row]):
+                self.refused[row] = True
+                done[row] = True
+        return done
+
+    def language_prob(self, row: int) -> float | None:
+        """Probability of the language name: the tokens after `language` and before `<asr_text>`."""
+        name_probs = self.tag_probs[row][1:-1]  # drop "language" and the marker itself
+        return float(np.prod(name_probs)) if name_probs else None
+
+
+class _StopAdapter(StoppingCriteria):
+    def __init__(self, watcher: _LanguageTagWatcher):
+        self.watcher = watcher
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        return self.watcher.stop(input_ids)
+
+
+class _ProbAdapter(LogitsProcessor):
+    def __init__(self, watcher: _LanguageTagWatcher):
+        self.watcher = watcher
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        return self.watcher.observe(scores)
+
+
+def _language_from_tag(tag: str) -> str | None:
+    """`"language Chinese"` -> "Chinese"; `"language None"` or anything unreadable -> None."""
+    words = tag.strip().split(None, 1)
+    if len(words) != 2 or words[0] != "language":
+        return None
+    name = words[1].strip()
+    return None if name in ("", "None") else name
+
+
+class AsrEngine:
+    """A loaded Qwen3-ASR model and processor; `transcribe` is safe to call from many threads."""
+
+    def __init__(
+        self, model: Qwen3ASRForConditionalGeneration, processor, plan: DevicePlan, load_seconds: float
+    ):
+        self.model = model
+        self.processor = processor
+        self.plan = plan
+        self.load_seconds = load_seconds
+        self._lock = threading.Lock()
+        self._marker_id = processor.tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
+
+    @classmethod
+    def load(cls, model: str, plan: DevicePlan | None = None) -> AsrEngine:
+        """Load from a local folder or the hub cache; never downloads. Raises `UserFacingError`."""
+        plan = plan or plan_device()
+        folder = resolve_model_dir(model)
+        started = time.perf_counter()
+        log.info("Model loading started")
+        try:
+            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            loaded, info = Qwen3ASRForConditionalGeneration.from_pretrained(
+                folder,
+                dtype=plan.dtype,
+                device_map=plan.device_map,
+                local_files_only=True,
+                output_loading_info=True,
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserFacingError("model_incompatible") from exc
+        _refuse_partial_load(info)
+        loaded.eval()
+        seconds = time.perf_counter() - started
+        log.info("Model loaded in %.1f s on %s", seconds, plan.device)
+        return cls(loaded, processor, plan, seconds)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def transcribe(
+        self,
+        audios: Sequence[np.ndarray],
+        *,
+        language: str | None = None,
+        context: str | None = None,
+        accept: AcceptLanguage | None = None,
+        max_new_tokens: int = 256,
+    ) -> list[ChunkOutput]:
+        """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
+
+        `language` forces the language (the processor prefills the tag, the model writes only the text);
+        `accept`, with automatic language, stops each chunk right after a tag it rejects.
+        """
+        inputs = self.processor.apply_transcription_request(
+            audio=list(audios),
+            language=language,
+            prompt=[context] * len(audios) if context else None,
+        )
+        inputs = inputs.to(self.model.device)
+        if "input_features" in inputs:
+            inputs["input_features"] = inputs["input_features"].to(self.plan.dtype)
+        prompt_len = inputs["input_ids"].shape[1]
+        watcher = None
+        kwargs: dict = {}
+        if language is None and accept is not None:
+            watcher = _LanguageTagWatcher(
+                prompt_len, len(audios), self._marker_id, self.processor.tokenizer.decode, accept
+            )
+            kwargs["logits_processor"] = LogitsProcessorList([_ProbAdapter(watcher)])
+            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopAdapter(watcher)])
+        with self._lock, torch.inference_mode():
+            sequences = self.model.generate(
+                **inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs
+            )
+        generated = sequences[:, prompt_len:]
+        return [self._chunk_output(generated[row], language, watcher, row) for row in range(len(audios))]
+
+    def _chunk_output(
+        self, ids: torch.Tensor, forced: str | None, watcher: _LanguageTagWatcher | None, row: int
+    ) -> ChunkOutput:
+        tokenizer = self.processor.tokenizer
+        pad = {tokenizer.pad_token_id, *self._eos_ids()}
+        count = sum(1 for token in ids.tolist() if token not in pad)
+        raw = tokenizer.decode(ids, skip_special_tokens=True)
+        if forced is not None:
+            return ChunkOutput(forced, raw.strip(), raw, None, count, False)
+        tag, _, text = raw.partition(ASR_TEXT_MARKER)
+        language = _language_from_tag(tag) if _ else None
+        return ChunkOutput(
+            language=language,
+            text=text.strip() if _ else raw.strip(),
+            raw=raw,
+            language_prob=watcher.language_prob(row) if watcher else None,
+            tokens=count,
+            stopped_at_tag=bool(watcher and watcher.refused[row]),
+        )
+
+    def _eos_ids(self) -> set[int]:
+        eos = self.model.generation_config.eos_token_id
+        return set(eos if isinstance(eos, list) else [eos])
+
+
+def _refuse_partial_load(info: dict) -> None:
+    """transformers only warns when weights don't match the architecture, then runs random ones: refuse."""
+    missing = [key for key in info.get("missing_keys", []) if key != "lm_head.weight"]
+    if missing or info.get("mismatched_keys"):
+        log.error(
+            "Checkpoint refused: %d weights missing, %d mismatched",
+            len(missing),
+            len(info.get("mismatched_keys", [])),
+        )
+        raise UserFacingError("model_wrong_layout")

@@ -1,0 +1,44 @@
+"""Find the model weights on this machine, never on the network.
+
+The app must not go online by itself (a download is a network event the user did not ask for), so the model
+is taken from a local folder named by `ASR_MODEL`, or from the Hugging Face cache where `hf download` put it.
+When neither holds it, the user is told the exact command to fetch it once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from asr.errors import UserFacingError
+
+DEFAULT_MODEL_ID = "Qwen/Qwen3-ASR-0.6B-hf"
+MODEL_ENV = "ASR_MODEL"
+
+
+def configured_model() -> str:
+    """What the user asked for: `ASR_MODEL` (hub id or folder), else the default checkpoint."""
+    return os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL_ID
+
+
+def resolve_model_dir(model: str) -> Path:
+    """The local folder that holds `model`'s files; raises `UserFacingError("model_missing")`."""
+    candidate = Path(model).expanduser()
+    if candidate.is_dir():
+        if not (candidate / "config.json").is_file():
+            raise UserFacingError("model_folder_invalid")
+        return candidate.resolve()
+    if model.count("/") != 1 or candidate.is_absolute():
+        raise UserFacingError("model_missing")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(model, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        raise UserFacingError("model_missing") from exc
+
+
+def download_command(model: str = DEFAULT_MODEL_ID) -> str:
+    """The one command that fetches the weights into the cache the app reads."""
+    return f"hf download {model}"

@@ -1,0 +1,228 @@
+"""Build Qwen3-ASR checkpoints offline, of the real architecture, for tests and benchmarks.
+
+No machine here reaches the Hugging Face hub, so tests make their own checkpoint: a BPE tokenizer trained with
+`tokenizers`, the native `Qwen3ASRConfig` / `Qwen3ASRForConditionalGeneration` / `Qwen3ASRProcessor`, saved
+as safetensors, and loaded back by the app through the very `from_pretrained` path users get.
+
+Random weights never say anything meaningful, so a checkpoint can also be wired to *say* one fixed line through
+the real `generate` path (`say=`): every decoder layer's `o_proj` and `down_proj` are zeroed so the last hidden
+state depends only on the current token, each token of the line gets its own embedding direction, and each
+LM-head row of the line points at its predecessor's direction. Whatever the audio, the model then answers the
+line and stops at `<|im_end|>`. That lets language-ID, parsing, UI and log tests check real plumbing against a
+known answer without faking a transcript.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import (
+    Qwen2TokenizerFast,
+    Qwen3ASRConfig,
+    Qwen3ASRFeatureExtractor,
+    Qwen3ASRForConditionalGeneration,
+    Qwen3ASRProcessor,
+)
+
+SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|audio_start|>",
+    "<|audio_end|>",
+    "<|audio_pad|>",
+    "<timestamp>",
+]
+ASR_TEXT = "<asr_text>"  # not special: the parser must see it in decoded text
+
+# Same shape as the hub's template: system (context) turn, user turn with the audio, assistant turn.
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}{{- message['content'] -}}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'audio' -%}{{- '<|audio_start|><|audio_pad|><|audio_end|>' -}}"
+    "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{%- if not (loop.last and message['role'] == 'assistant') -%}{{- '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+_CORPUS = [
+    "language English<asr_text>hello world",
+    "language Chinese<asr_text>你好世界，这个report我明天上午10点前email给你",
+    "language Japanese<asr_text>こんにちは",
+    "language None<asr_text>",
+    "Please send the invoice to finance@company.com, 并抄送张经理",
+    "We will discuss the roadmap next Monday, 下周一起对齐OKR",
+    "the quick brown fox jumps over the lazy dog 0123456789",
+    "system user assistant",
+]
+
+
+@dataclass(frozen=True)
+class TinyShape:
+    """Sizes of a checkpoint; the defaults are tiny, `REAL_0_6B` is the released model's."""
+
+    text_hidden: int = 64
+    text_layers: int = 2
+    text_heads: int = 4
+    text_kv_heads: int = 2
+    text_head_dim: int = 16
+    text_ffn: int = 128
+    audio_d_model: int = 32
+    audio_layers: int = 2
+    audio_heads: int = 2
+    audio_ffn: int = 64
+    audio_downsample: int = 16
+    vocab_size: int | None = None  # None: the trained tokenizer's size
+    tie_word_embeddings: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+REAL_0_6B = TinyShape(
+    text_hidden=1024,
+    text_layers=28,
+    text_heads=16,
+    text_kv_heads=8,
+    text_head_dim=128,
+    text_ffn=3072,
+    audio_d_model=896,
+    audio_layers=18,
+    audio_heads=14,
+    audio_ffn=3584,
+    audio_downsample=480,
+    vocab_size=151936,
+    tie_word_embeddings=True,
+)
+
+
+def build_tokenizer(words: list[str] = ()) -> Qwen2TokenizerFast:
+    """A byte-level BPE tokenizer trained here, with Qwen's special tokens; `words` become single tokens."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS * 50 + [" ".join(words)] * 200, trainer=trainer)
+    fast = Qwen2TokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        extra_special_tokens={
+            "audio_token": "<|audio_pad|>",
+            "audio_bos_token": "<|audio_start|>",
+            "audio_eos_token": "<|audio_end|>",
+        },
+    )
+    fast.add_tokens([ASR_TEXT])
+    return fast
+
+
+def _config(tokenizer: Qwen2TokenizerFast, shape: TinyShape) -> Qwen3ASRConfig:
+    ids = tokenizer.convert_tokens_to_ids
+    return Qwen3ASRConfig(
+        audio_config={
+            "d_model": shape.audio_d_model,
+            "encoder_layers": shape.audio_layers,
+            "encoder_attention_heads": shape.audio_heads,
+            "encoder_ffn_dim": shape.audio_ffn,
+            "downsample_hidden_size": shape.audio_downsample,
+            "output_dim": shape.text_hidden,
+            "num_mel_bins": 128,
+        },
+        text_config={
+            "vocab_size": shape.vocab_size or len(tokenizer),
+            "hidden_size": shape.text_hidden,
+            "intermediate_size": shape.text_ffn,
+            "num_hidden_layers": shape.text_layers,
+            "num_attention_heads": shape.text_heads,
+            "num_key_value_heads": shape.text_kv_heads,
+            "head_dim": shape.text_head_dim,
+            "max_position_embeddings": 65536,
+            "tie_word_embeddings": shape.tie_word_embeddings,
+            "pad_token_id": ids("<|endoftext|>"),
+            "eos_token_id": ids("<|im_end|>"),
+        },
+        audio_token_id=ids("<|audio_pad|>"),
+        timestamp_token_id=ids("<timestamp>"),
+        pad_token_id=ids("<|endoftext|>"),
+        eos_token_id=[ids("<|endoftext|>"), ids("<|im_end|>")],
+        tie_word_embeddings=shape.tie_word_embeddings,
+        **shape.extra,
+    )
+
+
+def _line_tokens(tokenizer: Qwen2TokenizerFast, line: str) -> list[int]:
+    """The ids the model must emit, starting from the prompt's last token ("\\n" after "assistant")."""
+    newline = tokenizer.encode("\n", add_special_tokens=False)
+    said = tokenizer.encode(line, add_special_tokens=False)
+    return newline + said + [tokenizer.convert_tokens_to_ids("<|im_end|>")]
+
+
+@torch.no_grad()
+def _make_it_say(model: Qwen3ASRForConditionalGeneration, chain: list[int]) -> None:
+    if len(set(chain)) != len(chain):
+        raise ValueError("every token of the line must be distinct")
+    lm = model.model.language_model
+    for layer in lm.layers:
+        layer.self_attn.o_proj.weight.zero_()
+        layer.mlp.down_proj.weight.zero_()
+    emb = lm.embed_tokens.weight
+    hidden = emb.shape[1]
+    if len(chain) > hidden:
+        raise ValueError("the line has more tokens than the hidden size has directions")
+    emb[chain] = 0.0
+    for slot, token in enumerate(chain):
+        emb[token, slot] = 1.0
+    head = model.lm_head.weight
+    for slot, token in enumerate(chain[1:]):
+        head[token].zero_()
+        head[token, slot] = 30.0  # the predecessor's direction; random rows stay far below
+
+
+def build_checkpoint(
+    path: Path,
+    *,
+    shape: TinyShape = TinyShape(),
+    say: str | None = None,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write a loadable Qwen3-ASR checkpoint (safetensors + processor files) to `path` and return it.
+
+    `say`, e.g. "language English<asr_text>hello world", wires the model to answer exactly that line.
+    """
+    torch.manual_seed(seed)
+    words = []
+    if say:
+        words = [w for w in say.replace(ASR_TEXT, " ").split() if w]
+    tokenizer = build_tokenizer(words)
+    config = _config(tokenizer, shape)
+    with torch.device("cpu"):
+        model = Qwen3ASRForConditionalGeneration(config).to(dtype).eval()
+    if say is not None:
+        if shape.tie_word_embeddings:
+            raise ValueError("a checkpoint that says a fixed line needs an untied LM head")
+        _make_it_say(model, _line_tokens(tokenizer, say))
+    feature_extractor = Qwen3ASRFeatureExtractor()
+    processor = Qwen3ASRProcessor(
+        feature_extractor=feature_extractor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    processor.save_pretrained(path)
+    (path / "tiny_checkpoint.json").write_text(json.dumps({"say": say, "seed": seed}))
+    return path
