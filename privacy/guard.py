@@ -1,0 +1,174 @@
+"""Network guard: an audit hook that sees every socket connect, send and name lookup in this process.
+
+Loopback and local sockets pass. Anything else is counted (host and port, never payload) and, once
+`lock_down()` has run, refused by raising inside the hook, which CPython does *before* the system call, so no
+packet and no DNS query leaves. Until lock-down the guard only records, because the very first run may
+have to fetch the model. Audit hooks cannot be removed, which is the point: nothing later can switch it off.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import sys
+import threading
+from collections import deque
+from dataclasses import asdict, dataclass
+
+REPORT_ENV = "PRIVACY_GUARD_REPORT"
+_LOCAL_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost", "ip6-loopback"})
+_LOCAL_FAMILIES = frozenset(
+    family for family in (getattr(socket, "AF_UNIX", None), getattr(socket, "AF_NETLINK", None)) if family
+)
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+    "DO_NOT_TRACK": "1",
+}
+
+
+class NetworkBlockedError(PermissionError):
+    """An OSError subclass, so libraries that fall back when offline treat a block like a dead network."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    event: str
+    host: str
+    port: int | None
+    blocked: bool
+
+
+@dataclass(frozen=True)
+class GuardStatus:
+    installed: bool
+    locked: bool
+    attempt_count: int
+    blocked_count: int
+    attempts: tuple[Attempt, ...]
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.installed = False
+        self.locked = False
+        self.attempt_count = 0
+        self.blocked_count = 0
+        self.attempts: deque[Attempt] = deque(maxlen=100)
+
+
+_state = _State()
+
+
+def is_local_host(host: object) -> bool:
+    """True for names and addresses that cannot leave the machine (no DNS query, no route out)."""
+    if host is None or host in ("", b""):
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    if not isinstance(host, str):
+        return False
+    name = host.strip("[]").lower()
+    if name in _LOCAL_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        address = mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def _target(event: str, args: tuple) -> tuple[str, int | None] | None:
+    """The remote (host, port) an event would reach, or None when it stays on this machine."""
+    if event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+        sock, address = args[0], args[1]
+        local_family = getattr(sock, "family", None) in _LOCAL_FAMILIES
+        if address is None or local_family or not isinstance(address, tuple):
+            return None
+        host, port = address[0], address[1]
+    elif event == "socket.getaddrinfo":
+        host, port = args[0], args[1]
+    elif event in ("socket.gethostbyname", "socket.gethostbyaddr"):
+        host, port = args[0], None
+    elif event == "socket.getnameinfo":
+        host, port = args[0][0], args[0][1]
+    else:
+        return None
+    if is_local_host(host):
+        return None
+    text = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
+    return text, port if isinstance(port, int) else None
+
+
+def _report(attempt: Attempt | None) -> None:
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    line = {"event": "installed"} if attempt is None else asdict(attempt)
+    line["pid"] = os.getpid()
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(line) + "\n")
+
+
+def _hook(event: str, args: tuple) -> None:
+    if not event.startswith("socket."):
+        return
+    target = _target(event, args)
+    if target is None:
+        return
+    with _state.lock:
+        blocked = _state.locked
+        attempt = Attempt(event=event, host=target[0], port=target[1], blocked=blocked)
+        _state.attempt_count += 1
+        _state.blocked_count += blocked
+        _state.attempts.append(attempt)
+    _report(attempt)
+    if blocked:
+        raise NetworkBlockedError("network access blocked by the privacy guard")
+
+
+def install() -> None:
+    """Start recording non-local network attempts (idempotent)."""
+    with _state.lock:
+        if _state.installed:
+            return
+        _state.installed = True
+    sys.addaudithook(_hook)
+    _report(None)
+
+
+def go_offline() -> None:
+    """Tell the Hugging Face stack not to phone home, including modules already imported."""
+    os.environ.update(OFFLINE_ENV)
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
+        constants.HF_HUB_DISABLE_TELEMETRY = True
+
+
+def lock_down() -> None:
+    """Block every non-local connection from now on; the engine calls this once the model is loaded."""
+    install()
+    go_offline()
+    with _state.lock:
+        _state.locked = True
+
+
+def guard_status() -> GuardStatus:
+    with _state.lock:
+        return GuardStatus(
+            installed=_state.installed,
+            locked=_state.locked,
+            attempt_count=_state.attempt_count,
+            blocked_count=_state.blocked_count,
+            attempts=tuple(_state.attempts),
+        )
