@@ -1,0 +1,180 @@
+"""Decoded WAV -> language verdict -> transcript, chunk batch by chunk batch.
+
+`stream_transcription` is a generator (like faster-whisper's `transcribe`): it yields a `Progress` after the
+language check and after every batch, so the UI can show partial text and an ETA and stop between batches
+(closing the generator is the cancel). The first chunk runs alone: its own first tokens are the language
+verdict, and a refused language stops generation right after the tag, so a refused file costs one chunk's
+encoder pass and a few tokens while an accepted one pays nothing extra.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from asr.audio import DecodedAudio, load_pcm
+from asr.chunking import Chunk, plan_chunks
+from asr.engine import AsrEngine, ChunkOutput
+from asr.errors import UserFacingError
+from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
+from asr.repetition import trim_repeats
+from asr.transcript import Segment, Transcript, join_texts
+
+log = logging.getLogger(__name__)
+
+# Fast Mandarin runs ~5-6 characters (≈ tokens) a second and English ~4 tokens a second; 10 a second plus the
+# tag leaves room for both and still ends a runaway loop within one chunk.
+TOKENS_PER_SECOND = 10.0
+TAG_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """What the user chose; defaults are the app's."""
+
+    language: str | None = None  # force this language (the model's name), None = detect
+    context: str | None = None  # hotwords / context prompt
+    accepted: frozenset[str] = DEFAULT_ACCEPTED
+    batch_size: int | None = None  # None: by device and memory
+    chunk_target_s: float = 20.0
+    chunk_max_s: float = 28.0
+    tokens_per_second: float = TOKENS_PER_SECOND
+
+
+@dataclass
+class Progress:
+    """Where a transcription stands; `segments` holds everything finished so far."""
+
+    done_chunks: int
+    total_chunks: int
+    elapsed_s: float
+    verdict: Verdict | None
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.done_chunks or self.done_chunks >= self.total_chunks:
+            return None
+        return self.elapsed_s / self.done_chunks * (self.total_chunks - self.done_chunks)
+
+
+def default_batch_size(engine: AsrEngine) -> int:
+    """`ASR_BATCH_SIZE`, else 8 on CPU (a batch shares each decoder weight read), more on a big GPU."""
+    configured = os.environ.get("ASR_BATCH_SIZE", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    if engine.plan.device == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        return max(1, min(32, int(free // (512 * 1024 * 1024))))
+    return 8
+
+
+def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
+    text, trimmed = trim_repeats(output.text)
+    if trimmed:
+        log.warning("Repetition trimmed in one chunk")
+    return Segment(
+        start=chunk.start_s,
+        end=chunk.end_s,
+        text=text,
+        language=output.language,
+        repetition_trimmed=trimmed,
+        hit_token_limit=output.tokens >= max_new_tokens,
+    )
+
+
+def stream_transcription(
+    engine: AsrEngine, audio: DecodedAudio, options: TranscribeOptions
+) -> Iterator[Progress]:
+    """Yield progress after the language check and each batch; the last one holds every segment.
+
+    Raises `UserFacingError("no_speech")` for silence and the language refusal for a rejected language.
+    """
+    started = time.perf_counter()
+    chunks = [
+        c for c in plan_chunks(audio.wav_path, audio.duration_s, options.chunk_target_s, options.chunk_max_s)
+    ]
+    speech = [c for c in chunks if not c.silent]
+    if audio.is_silent or not speech:
+        raise UserFacingError("no_speech")
+
+    def budget(batch: list[Chunk]) -> int:
+        return TAG_TOKENS + int(max(c.duration_s for c in batch) * options.tokens_per_second)
+
+    def run(batch: list[Chunk], accept) -> list[ChunkOutput]:
+        pcm = [load_pcm(audio.wav_path, c.start_s, c.end_s) for c in batch]
+        return engine.transcribe(
+            pcm,
+            language=options.language,
+            context=options.context,
+            accept=accept,
+            max_new_tokens=budget(batch),
+        )
+
+    log.info("Recognition started")
+    first = speech[:1]
+    accept = None if options.language else (lambda name: is_accepted(name, options.accepted))
+    outputs = run(first, accept)
+    verdict_seconds = time.perf_counter() - started
+    languages = [o.language for o in outputs]
+    probs = [o.language_prob or 0.0 for o in outputs]
+    segments = [_segment(first[0], outputs[0], budget(first))]
+    verdict = _verdict(options, languages, probs, segments, verdict_seconds)
+    if not verdict.accepted:
+        log.info("Language refused after %.2f s", verdict_seconds)
+        raise refusal_error(options.accepted)
+    yield Progress(1, len(speech), time.perf_counter() - started, verdict, list(segments))
+
+    size = options.batch_size or default_batch_size(engine)
+    rest = speech[1:]
+    for at in range(0, len(rest), size):
+        batch = rest[at : at + size]
+        batch_outputs = run(batch, None)
+        languages += [o.language for o in batch_outputs]
+        probs += [o.language_prob or 0.0 for o in batch_outputs]
+        segments += [_segment(c, o, budget(batch)) for c, o in zip(batch, batch_outputs, strict=True)]
+        done = 1 + at + len(batch)
+        log.info("Chunks done: %d of %d", done, len(speech))
+        yield Progress(done, len(speech), time.perf_counter() - started, verdict, list(segments))
+    final = _verdict(options, languages, probs, segments, verdict_seconds)
+    yield Progress(len(speech), len(speech), time.perf_counter() - started, final, list(segments))
+
+
+def _verdict(
+    options: TranscribeOptions, languages: list, probs: list[float], segments: list[Segment], seconds: float
+) -> Verdict:
+    if options.language:
+        return decide_verdict(
+            [options.language] * len(languages),
+            [1.0] * len(languages),
+            "",
+            frozenset({options.language}),
+            seconds,
+        )
+    return decide_verdict(languages, probs, join_texts(s.text for s in segments), options.accepted, seconds)
+
+
+def transcribe(
+    engine: AsrEngine,
+    audio: DecodedAudio,
+    options: TranscribeOptions,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Transcript:
+    """The whole recording as a `Transcript`, reporting each step of `stream_transcription` on the way."""
+    last = None
+    for step in stream_transcription(engine, audio, options):
+        if on_progress is not None:
+            on_progress(step)
+        last = step
+    return Transcript(
+        segments=last.segments,
+        verdict=last.verdict,
+        duration_s=audio.duration_s,
+        forced_language=options.language,
+        timings={"verdict_s": last.verdict.seconds, "transcribe_s": last.elapsed_s},
+    )
