@@ -1,0 +1,408 @@
+"""Language ID from Qwen3-ASR's own language tag, and the one place the language policy lives.
+
+Qwen3-ASR answers ``language <Name><asr_text><transcript>`` (``language None<asr_text>`` when it hears no
+speech), so language ID costs nothing extra: we read the tag, and the engine stops generating right after it
+when the language is not accepted, which saves decoding a transcript we would refuse anyway. This module is
+pure logic (no model, no I/O) so the engine's stopping criterion, the verdict and the UI labels are all
+decided here and tested without weights.
+
+Nothing here logs: transcripts are private and only flow through return values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from transformers.models.qwen3_asr.processing_qwen3_asr import LANGUAGE_CODE_TO_NAME
+
+from asr.errors import UserFacingError
+from asr.i18n import Lang, t
+
+ASR_TEXT_MARKER = "<asr_text>"
+_TAG_WORD = "language"
+_NO_SPEECH = "None"
+
+CHINESE = "Chinese"
+ENGLISH = "English"
+
+#: The model's 30 language names for the UI multiselect: Chinese and English first (the app's purpose), the
+#: rest alphabetical so they are easy to find.
+ALL_LANGUAGES: list[str] = [CHINESE, ENGLISH] + sorted(
+    name for name in LANGUAGE_CODE_TO_NAME.values() if name not in (CHINESE, ENGLISH)
+)
+
+#: Chinese covers every Chinese dialect (Cantonese included) — see `is_accepted`.
+DEFAULT_ACCEPTED: frozenset[str] = frozenset({CHINESE, ENGLISH})
+
+# Chinese dialects, keyed by lower-case name (and common aliases) -> Chinese display name. The model card
+# lists 22 dialects (Anhui ... Zhejiang, Cantonese HK/Guangdong, Wu, Minnan); aliases cover other spellings
+# the model or a future checkpoint may emit. Unknown names containing "Chinese"/"Mandarin"/"dialect" still
+# count as Chinese (`is_chinese`); they are shown with a generic Chinese name.
+_DIALECT_ZH: dict[str, str] = {
+    "cantonese": "粤语",
+    "yue": "粤语",
+    "anhui": "安徽话",
+    "dongbei": "东北话",
+    "northeastern": "东北话",
+    "fujian": "福建话",
+    "gansu": "甘肃话",
+    "guizhou": "贵州话",
+    "hebei": "河北话",
+    "henan": "河南话",
+    "hubei": "湖北话",
+    "hunan": "湖南话",
+    "xiang": "湘语",
+    "jiangxi": "江西话",
+    "gan": "赣语",
+    "ningxia": "宁夏话",
+    "shandong": "山东话",
+    "shaanxi": "陕西话",
+    "shanxi": "山西话",
+    "sichuan": "四川话",
+    "sichuanese": "四川话",
+    "tianjin": "天津话",
+    "yunnan": "云南话",
+    "zhejiang": "浙江话",
+    "wu": "吴语",
+    "shanghainese": "上海话",
+    "shanghai": "上海话",
+    "minnan": "闽南语",
+    "min nan": "闽南语",
+    "southern min": "闽南语",
+    "hokkien": "闽南语",
+    "hakka": "客家话",
+    "chaozhou": "潮汕话",
+    "chaoshan": "潮汕话",
+    "teochew": "潮汕话",
+}
+_GENERIC_DIALECT_ZH = "中文方言"
+_STANDARD_CHINESE = frozenset({"chinese", "mandarin", "mandarin chinese", "standard chinese"})
+_CHINESE_HINTS = ("chinese", "mandarin", "dialect")
+
+# Names a tag may still grow into; used to tell a truncated tag ("language Chin") from a transcript that
+# merely starts with the word "language".
+_KNOWN_TAG_NAMES: tuple[str, ...] = tuple(
+    {name.lower() for name in LANGUAGE_CODE_TO_NAME.values()} | set(_DIALECT_ZH) | {_NO_SPEECH.lower()}
+)
+
+_PREAMBLE = re.compile(r"^\s*(?:<\|im_start\|>)?\s*assistant\s*\n")
+_TRAILING_SPECIALS = re.compile(r"(?:\s*<\|(?:im_end|endoftext)\|>)+\s*$")
+_PARENTHETICAL = re.compile(r"\([^)]*\)")
+_NAME_SUFFIX = re.compile(r"\s+(?:dialect|language|chinese)$")
+
+
+# --- parsing the model's answer -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """One decoded answer split into the model's language name and the transcript.
+
+    `well_formed` is False when the `<asr_text>` marker is missing (the model skipped the tag, or generation
+    was cut inside it); callers then must not trust `language`.
+    """
+
+    language: str | None
+    text: str
+    well_formed: bool
+
+
+TagState = Literal["pending", "complete", "absent"]
+
+
+@dataclass(frozen=True)
+class LanguageTag:
+    """What the text generated so far says about the language tag.
+
+    * ``pending``: still inside the tag (``language Chin``) — keep generating.
+    * ``complete``: the marker appeared; `language` is the model's name, None for no speech.
+    * ``absent``: the text does not look like a tag (e.g. the language was forced) — never stop on it.
+    """
+
+    state: TagState
+    language: str | None = None
+
+
+def _strip_decoding_noise(raw: str) -> str:
+    """Drop the chat-template debris a decode with special tokens kept leaves around the answer."""
+    return _TRAILING_SPECIALS.sub("", _PREAMBLE.sub("", raw, count=1)).strip()
+
+
+def _language_from_prefix(prefix: str) -> str | None:
+    """The language name in the text before the marker; None for ``language None`` or an empty tag."""
+    first_line = next((line.strip() for line in prefix.splitlines() if line.strip()), "")
+    if first_line.lower().startswith(_TAG_WORD):
+        first_line = first_line[len(_TAG_WORD) :].strip()
+    if not first_line or first_line.lower() == _NO_SPEECH.lower():
+        return None
+    return first_line
+
+
+def _could_be_tag(text: str) -> bool:
+    """True if `text` is a tag cut short: a prefix of "language", or "language " + a known name's prefix."""
+    lowered = text.lower()
+    if len(lowered) <= len(_TAG_WORD):
+        return _TAG_WORD.startswith(lowered)
+    if not lowered.startswith(_TAG_WORD + " "):
+        return False
+    partial_name = lowered[len(_TAG_WORD) :].strip()
+    return any(name.startswith(partial_name) for name in _KNOWN_TAG_NAMES)
+
+
+def parse_language_prefix(partial: str) -> LanguageTag:
+    """Classify the text decoded so far, for the engine's per-step stopping criterion."""
+    text = _strip_decoding_noise(partial)
+    if ASR_TEXT_MARKER in text:
+        return LanguageTag("complete", _language_from_prefix(text.split(ASR_TEXT_MARKER, 1)[0]))
+    return LanguageTag("pending" if _could_be_tag(text) else "absent")
+
+
+def should_stop_after_tag(partial: str, accepted: Iterable[str]) -> bool:
+    """True once the tag is complete and names a language (or no speech) we will refuse: decoding further is
+    wasted work. Never stops while the tag is pending or absent, so a forced-language run is unaffected."""
+    tag = parse_language_prefix(partial)
+    return tag.state == "complete" and not is_accepted(tag.language, accepted)
+
+
+def parse_model_output(raw: str) -> ParsedOutput:
+    """Split a full decoded answer into language and transcript, tolerating what generation can leave behind.
+
+    A truncated tag yields an empty transcript (nothing was transcribed yet); any other marker-less string is
+    kept whole as the transcript, because dropping words the model did produce is worse than a missing tag.
+    """
+    text = _strip_decoding_noise(raw)
+    if ASR_TEXT_MARKER in text:
+        prefix, transcript = text.split(ASR_TEXT_MARKER, 1)
+        return ParsedOutput(_language_from_prefix(prefix), transcript.strip(), well_formed=True)
+    return ParsedOutput(None, "" if _could_be_tag(text) else text, well_formed=False)
+
+
+# --- policy -------------------------------------------------------------------------------------------------
+
+
+def _base_name(name: str) -> str:
+    """Lower-case name without accent notes or a trailing 'dialect'/'language': "Cantonese (Hong Kong accent)"
+    and "Sichuan dialect" reduce to "cantonese" and "sichuan"."""
+    return _NAME_SUFFIX.sub("", _PARENTHETICAL.sub("", name).strip().lower()).strip()
+
+
+def is_chinese(name: str | None) -> bool:
+    """True for standard Chinese and every Chinese dialect, including names we have never seen that say so."""
+    if name is None:
+        return False
+    lowered = name.lower()
+    base = _base_name(name)
+    return base in _STANDARD_CHINESE or base in _DIALECT_ZH or any(hint in lowered for hint in _CHINESE_HINTS)
+
+
+def dialect_of(name: str | None) -> str | None:
+    """The model's name when it names a Chinese dialect (shown as is), None for standard Chinese."""
+    if name is None or not is_chinese(name) or _base_name(name) in _STANDARD_CHINESE:
+        return None
+    return name
+
+
+def is_accepted(language_name: str | None, accepted: Iterable[str]) -> bool:
+    """The single language policy: exact model name selected, or any Chinese dialect when Chinese is selected.
+
+    No speech (None) is never accepted. Cantonese can also be selected on its own without standard Chinese.
+    """
+    if language_name is None:
+        return False
+    selected = {name.casefold() for name in accepted}
+    if language_name.casefold() in selected:
+        return True
+    return CHINESE.casefold() in selected and is_chinese(language_name)
+
+
+def refusal_error(accepted: Iterable[str]) -> UserFacingError:
+    """The error to raise when the verdict is not accepted; names the selection when it is not the default."""
+    selected = frozenset(accepted)
+    if selected == DEFAULT_ACCEPTED:
+        return UserFacingError("language_refused")
+    ordered = [name for name in ALL_LANGUAGES if name in selected] + sorted(selected - set(ALL_LANGUAGES))
+    return UserFacingError("language_refused_custom", languages=", ".join(ordered))
+
+
+# --- script mix ---------------------------------------------------------------------------------------------
+
+# Mixed iff each script has at least this many units and the smaller one is at least this share of the total.
+# Two units keep a single loanword or name ("用Python写") from flipping a sentence; 10 % keeps a long Chinese
+# talk with a sprinkling of English terms Chinese.
+MIN_MINORITY_UNITS = 2
+MIN_MINORITY_SHARE = 0.10
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_DOTTED = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)+")  # domains, file names, "v1.2", "e.g"
+_TOKEN = re.compile(r"[A-Za-z0-9À-ÖØ-öø-ÿ]+(?:['’][A-Za-z]+)*")
+_ACRONYM = re.compile(r"[A-Z]{2,5}")
+
+
+@dataclass(frozen=True)
+class ScriptMix:
+    """How much of a transcript is Chinese characters vs. English words.
+
+    Rule: a Han character and a Latin word each count as one spoken unit (both are roughly one to two
+    syllables). A token counts as a Latin word only if it is letters only, at least 2 long and not an all-caps
+    acronym of up to 5 letters; numbers, alphanumerics (Q3, 5G, MP3), acronyms (OKR, CEO), emails, URLs and
+    dotted names are ignored, since Chinese speakers say them inside Chinese sentences without switching.
+    """
+
+    cjk_chars: int
+    latin_words: int
+    share_cjk: float
+
+    @property
+    def mixed(self) -> bool:
+        """True when both scripts carry real speech (see `MIN_MINORITY_UNITS` / `MIN_MINORITY_SHARE`)."""
+        minority = min(self.cjk_chars, self.latin_words)
+        total = self.cjk_chars + self.latin_words
+        return minority >= MIN_MINORITY_UNITS and minority / total >= MIN_MINORITY_SHARE
+
+
+def _is_han(char: str) -> bool:
+    """Han ideographs only: kana and hangul are not Chinese, so they must not make Japanese look mixed."""
+    code = ord(char)
+    return (
+        0x4E00 <= code <= 0x9FFF
+        or 0x3400 <= code <= 0x4DBF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x2FA1F
+    )
+
+
+def _is_latin_word(token: str) -> bool:
+    return len(token) >= 2 and not any(c.isdigit() for c in token) and not _ACRONYM.fullmatch(token)
+
+
+def script_mix(text: str) -> ScriptMix:
+    """Count Chinese characters and English words in `text` under the `ScriptMix` rule."""
+    cjk = sum(1 for char in text if _is_han(char))
+    stripped = _DOTTED.sub(" ", _URL.sub(" ", _EMAIL.sub(" ", text)))
+    latin = sum(1 for token in _TOKEN.findall(stripped) if _is_latin_word(token))
+    total = cjk + latin
+    return ScriptMix(cjk_chars=cjk, latin_words=latin, share_cjk=cjk / total if total else 0.0)
+
+
+# --- verdict ------------------------------------------------------------------------------------------------
+
+
+def tag_probability(name_token_probs: Sequence[float]) -> float:
+    """One chunk's confidence in its language: the product of the softmax probabilities of the tokens spelling
+    the name (between "language" and `<asr_text>`). The product is the probability of the whole name, so a
+    multi-token name is not flattered by one confident token."""
+    return min(1.0, max(0.0, math.prod(name_token_probs)))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The language of a whole recording, for the UI badge and the accept/refuse decision.
+
+    `code`: "zh", "en", "zh-en", "other:<name>" or "none". `confidence` is the agreement-weighted mean over
+    speech chunks: each chunk contributes its tag probability if its language supports the verdict, else 0.
+    """
+
+    code: str
+    language_name: str | None
+    dialect: str | None
+    confidence: float
+    seconds: float
+    accepted: bool
+
+    def label(self, lang: Lang = "en") -> str:
+        """The one-line badge, e.g. "中英混合 zh-en · 96%" or "Cantonese (zh) · 90%"."""
+        pct = round(self.confidence * 100)
+        if self.code == "none":
+            return t("verdict_none", lang)
+        if self.code.startswith("other:"):
+            return t("verdict_other", lang, name=self.language_name)
+        if self.code == "zh-en":
+            return t("verdict_zh_en", lang, pct=pct)
+        if self.dialect is not None:
+            zh_name = _DIALECT_ZH.get(_base_name(self.dialect), _GENERIC_DIALECT_ZH)
+            return t("verdict_dialect", lang, dialect=self.dialect, dialect_zh=zh_name, pct=pct)
+        return t(f"verdict_{self.code}", lang, pct=pct)
+
+
+@dataclass
+class _Tally:
+    """Chunk count and summed probability for one language or group; ordering key for 'dominant'."""
+
+    count: int = 0
+    prob: float = 0.0
+
+    def add(self, prob: float) -> None:
+        self.count += 1
+        self.prob += prob
+
+    @property
+    def key(self) -> tuple[int, float]:
+        return (self.count, self.prob)
+
+
+def _dominant(tallies: dict[str, _Tally]) -> str:
+    """Most chunks wins, then the larger summed probability, then first seen (dicts keep insertion order)."""
+    return max(tallies, key=lambda name: tallies[name].key)
+
+
+def decide_verdict(
+    chunk_languages: list[str | None],
+    chunk_probs: list[float],
+    transcript: str,
+    accepted: frozenset[str],
+    seconds: float,
+) -> Verdict:
+    """Combine per-chunk language tags and the transcript's script mix into one verdict.
+
+    Silent chunks (None) are ignored unless every chunk is silent. The Chinese+English chunks together compete
+    with each other language; the larger side is the verdict. On the zh/en side the code is "zh-en" when both
+    Chinese and English chunks occur or the transcript is script-mixed, else "zh" / "en". `accepted` follows
+    `is_accepted` on the dominant model name.
+    """
+    chunks = [(name, min(1.0, max(0.0, p))) for name, p in zip(chunk_languages, chunk_probs, strict=True)]
+    speech = [(name, p) for name, p in chunks if name is not None]
+    if not speech:
+        confidence = sum(p for _, p in chunks) / len(chunks) if chunks else 0.0
+        return Verdict("none", None, None, confidence, seconds, accepted=False)
+
+    zh_en_names: dict[str, _Tally] = {}
+    other_names: dict[str, _Tally] = {}
+    zh_en_total, has_zh, has_en = _Tally(), False, False
+    for name, prob in speech:
+        if is_chinese(name) or name == ENGLISH:
+            zh_en_names.setdefault(name, _Tally()).add(prob)
+            zh_en_total.add(prob)
+            has_zh, has_en = has_zh or is_chinese(name), has_en or name == ENGLISH
+        else:
+            other_names.setdefault(name, _Tally()).add(prob)
+
+    top_other = _dominant(other_names) if other_names else None
+    if top_other is not None and other_names[top_other].key > zh_en_total.key:
+        support = other_names[top_other]
+        return Verdict(
+            f"other:{top_other}",
+            top_other,
+            None,
+            support.prob / len(speech),
+            seconds,
+            accepted=is_accepted(top_other, accepted),
+        )
+
+    name = _dominant(zh_en_names)
+    if (has_zh and has_en) or script_mix(transcript).mixed:
+        code, dialect = "zh-en", None
+    else:
+        code, dialect = ("zh", dialect_of(name)) if has_zh else ("en", None)
+    return Verdict(
+        code,
+        name,
+        dialect,
+        zh_en_total.prob / len(speech),
+        seconds,
+        accepted=is_accepted(name, accepted),
+    )
