@@ -11,6 +11,38 @@ Lang = str  # "zh" or "en"
 TEXT: dict[str, dict[Lang, str]] = {
     # --- audio decoding -------------------------------------------------------------------------------
     "empty_file": {"zh": "文件是空的（0 字节）。", "en": "The file is empty (0 bytes)."},
+    "not_audio": {
+        "zh": "这个文件不是可以读取的音频或视频。",
+        "en": "This file is not an audio or video file that can be read.",
+    },
+    "no_audio_track": {
+        "zh": "这个视频没有音轨，无法转写。",
+        "en": "This video has no audio track to transcribe.",
+    },
+    "too_short": {
+        "zh": "音频太短（不到 {min_seconds:g} 秒），无法转写。",
+        "en": "The audio is too short to transcribe (under {min_seconds:g} seconds).",
+    },
+    "too_long": {
+        "zh": "音频超过了 {max_minutes:g} 分钟的上限，请剪短或分段后再上传。",
+        "en": "The audio is longer than the {max_minutes:g}-minute limit; please trim or split it first.",
+    },
+    "unsupported_container": {
+        "zh": "不支持播放列表或这种封装格式，请直接上传音频或视频文件本身。",
+        "en": "Playlists and this container format are not supported; upload the audio or video file itself.",
+    },
+    "decode_failed": {
+        "zh": "无法解码这个文件，它可能已损坏。",
+        "en": "The file could not be decoded; it may be damaged.",
+    },
+    "truncated_warning": {
+        "zh": "文件似乎已损坏或不完整，只转写了能读取的部分。",
+        "en": "The file seems damaged or cut off; only the readable part was transcribed.",
+    },
+    "no_speech": {
+        "zh": "没有找到语音：这段录音是静音的。",
+        "en": "No speech found: the recording is silent.",
+    },
     # --- language identification (asr.langid) ---------------------------------------------------------
     "language_refused": {
         "zh": "未识别到中文或英文，请检查音频质量。",
