@@ -24,11 +24,11 @@ from transformers import (
 )
 
 from asr.errors import UserFacingError
+from asr.langid import ASR_TEXT_MARKER, parse_language_prefix, parse_model_output, tag_probability
 from asr.model_source import resolve_model_dir
 
 log = logging.getLogger(__name__)
 
-ASR_TEXT_MARKER = "<asr_text>"
 SAMPLE_RATE = 16000
 
 
@@ -77,7 +77,9 @@ class _LanguageTagWatcher:
     language is not accepted, so a refused file costs one encoder pass and a few tokens.
     """
 
-    def __init__(self, prompt_len: int, batch: int, marker_id: int, decode: Callable, accept: AcceptLanguage):
+    def __init__(
+        self, prompt_len: int, batch: int, marker_id: int, decode: Callable, accept: AcceptLanguage | None
+    ):
         self.prompt_len = prompt_len
         self.marker_id = marker_id
         self.decode = decode
@@ -102,9 +104,9 @@ class _LanguageTagWatcher:
             if not self.in_tag[row] or token != self.marker_id:
                 continue
             self.in_tag[row] = False
-            tag = self.decode(input_ids[row, self.prompt_len : -1])
-            self.languages[row] = _language_from_tag(tag)
-            if not self.accept(self.languages[row]):
+            tag = parse_language_prefix(self.decode(input_ids[row, self.prompt_len :]))
+            self.languages[row] = tag.language
+            if self.accept is not None and not self.accept(self.languages[row]):
                 self.refused[row] = True
                 done[row] = True
         return done
@@ -112,7 +114,7 @@ class _LanguageTagWatcher:
     def language_prob(self, row: int) -> float | None:
         """Probability of the language name: the tokens after `language` and before `<asr_text>`."""
         name_probs = self.tag_probs[row][1:-1]  # drop "language" and the marker itself
-        return float(np.prod(name_probs)) if name_probs else None
+        return tag_probability(name_probs) if name_probs else None
 
 
 class _StopAdapter(StoppingCriteria):
@@ -129,15 +131,6 @@ class _ProbAdapter(LogitsProcessor):
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         return self.watcher.observe(scores)
-
-
-def _language_from_tag(tag: str) -> str | None:
-    """`"language Chinese"` -> "Chinese"; `"language None"` or anything unreadable -> None."""
-    words = tag.strip().split(None, 1)
-    if len(words) != 2 or words[0] != "language":
-        return None
-    name = words[1].strip()
-    return None if name in ("", "None") else name
 
 
 class AsrEngine:
@@ -206,7 +199,7 @@ class AsrEngine:
         prompt_len = inputs["input_ids"].shape[1]
         watcher = None
         kwargs: dict = {}
-        if language is None and accept is not None:
+        if language is None:
             watcher = _LanguageTagWatcher(
                 prompt_len, len(audios), self._marker_id, self.processor.tokenizer.decode, accept
             )
@@ -228,11 +221,10 @@ class AsrEngine:
         raw = tokenizer.decode(ids, skip_special_tokens=True)
         if forced is not None:
             return ChunkOutput(forced, raw.strip(), raw, None, count, False)
-        tag, _, text = raw.partition(ASR_TEXT_MARKER)
-        language = _language_from_tag(tag) if _ else None
+        parsed = parse_model_output(raw)
         return ChunkOutput(
-            language=language,
-            text=text.strip() if _ else raw.strip(),
+            language=parsed.language if parsed.well_formed else None,
+            text=parsed.text,
             raw=raw,
             language_prob=watcher.language_prob(row) if watcher else None,
             tokens=count,
@@ -254,3 +246,33 @@ def _refuse_partial_load(info: dict) -> None:
             len(info.get("mismatched_keys", [])),
         )
         raise UserFacingError("model_wrong_layout")
+
+
+class EngineLoader:
+    """Loads the engine in a background thread so the page is usable while ~1 GB of weights load."""
+
+    def __init__(self, model: str, plan: DevicePlan | None = None):
+        self.model = model
+        self._engine: AsrEngine | None = None
+        self._error: UserFacingError | None = None
+        self._thread = threading.Thread(target=self._load, args=(plan,), name="asr-model-load", daemon=True)
+        self._thread.start()
+
+    def _load(self, plan: DevicePlan | None) -> None:
+        try:
+            self._engine = AsrEngine.load(self.model, plan)
+        except UserFacingError as exc:
+            self._error = exc
+
+    @property
+    def ready(self) -> bool:
+        return not self._thread.is_alive()
+
+    def get(self, timeout: float | None = None) -> AsrEngine:
+        """The engine, waiting for the load if needed; raises the load's `UserFacingError`."""
+        self._thread.join(timeout)
+        if self._error is not None:
+            raise self._error
+        if self._engine is None:
+            raise UserFacingError("model_loading")
+        return self._engine

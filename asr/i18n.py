@@ -58,6 +58,104 @@ TEXT: dict[str, dict[Lang, str]] = {
     "verdict_dialect": {"zh": "{dialect_zh} {dialect} (zh) · {pct}%", "en": "{dialect} (zh) · {pct}%"},
     "verdict_other": {"zh": "其他语言 {name}", "en": "Other language {name}"},
     "verdict_none": {"zh": "无语音 none", "en": "No speech none"},
+    # --- model ------------------------------------------------------------------------------------
+    "model_missing": {
+        "zh": "本机还没有语音识别模型（Qwen3-ASR-0.6B）。本应用不会自行联网下载，请先下载一次：",
+        "en": "The speech model (Qwen3-ASR-0.6B) is not on this machine yet. "
+        "The app never downloads by itself; fetch it once:",
+    },
+    "model_folder_invalid": {
+        "zh": "ASR_MODEL 指向的文件夹里没有模型（缺少 config.json）。",
+        "en": "The folder ASR_MODEL points at holds no model (no config.json).",
+    },
+    "model_incompatible": {
+        "zh": "模型文件无法读取或已损坏，请重新下载 Qwen/Qwen3-ASR-0.6B-hf。",
+        "en": "The model files cannot be read or are damaged; download Qwen/Qwen3-ASR-0.6B-hf again.",
+    },
+    "model_wrong_layout": {
+        "zh": "这个模型的权重与 transformers 的 Qwen3-ASR 结构不符（原版非 -hf 格式？），"
+        "请使用 Qwen/Qwen3-ASR-0.6B-hf。",
+        "en": "This checkpoint's weights do not match transformers' Qwen3-ASR "
+        "(the original, non-'-hf' layout?). Use Qwen/Qwen3-ASR-0.6B-hf.",
+    },
+    "model_loading": {"zh": "模型仍在加载，请稍候。", "en": "The model is still loading; please wait."},
+    # --- job --------------------------------------------------------------------------------------
+    "repetition_trimmed": {
+        "zh": "部分片段出现了模型的重复循环输出，已自动截断；请核对相应位置。",
+        "en": "The model looped on part of the audio; the repeats were trimmed. Check those passages.",
+    },
+    "cleanup_failed": {
+        "zh": "临时文件清理失败，稍后会自动重试；请留意临时目录。",
+        "en": "Removing the temporary files failed; it will be retried. Keep an eye on the temp folder.",
+    },
+    # --- page -------------------------------------------------------------------------------------
+    "ui_title": {"zh": "本地语音转写", "en": "Local speech-to-text"},
+    "ui_subtitle": {
+        "zh": "Qwen3-ASR-0.6B 在本机运行：音频不上传、不留日志，任务结束即删除临时文件。",
+        "en": "Qwen3-ASR-0.6B on this machine: nothing is uploaded or logged, "
+        "temp files are deleted when the job ends.",
+    },
+    "ui_upload": {"zh": "上传录音（可多选）", "en": "Upload recordings (several at once is fine)"},
+    "ui_record": {"zh": "或用麦克风录音", "en": "Or record with the microphone"},
+    "ui_recording_name": {"zh": "麦克风录音", "en": "Microphone recording"},
+    "ui_transcribe": {"zh": "转写 / Transcribe", "en": "Transcribe / 转写"},
+    "ui_cancel": {"zh": "取消", "en": "Cancel"},
+    "ui_cancelled": {
+        "zh": "已取消；本次任务的临时文件已删除。",
+        "en": "Cancelled; the job's temporary files were deleted.",
+    },
+    "ui_settings": {"zh": "设置", "en": "Settings"},
+    "ui_accepted_languages": {"zh": "接受的语言", "en": "Accepted languages"},
+    "ui_force_language": {"zh": "识别语言", "en": "Recognition language"},
+    "ui_auto": {"zh": "自动检测", "en": "Detect automatically"},
+    "ui_context": {"zh": "热词 / 上下文（可选）", "en": "Hotwords / context (optional)"},
+    "ui_context_help": {
+        "zh": "人名、术语等会作为提示交给模型：能提高命中率，但不保证一定照写。",
+        "en": "Names and jargon are given to the model as a hint: it biases, it does not guarantee.",
+    },
+    "ui_privacy_check": {"zh": "隐私自检 / Privacy check", "en": "Privacy check / 隐私自检"},
+    "ui_yes": {"zh": "是", "en": "yes"},
+    "ui_no": {"zh": "否", "en": "no"},
+    "ui_pc_address": {"zh": "监听地址", "en": "Bound address"},
+    "ui_pc_usage_stats": {"zh": "使用统计", "en": "Usage statistics"},
+    "ui_pc_guard": {"zh": "网络防护已锁定", "en": "Network guard locked"},
+    "ui_pc_blocked": {"zh": "已拦截", "en": "blocked"},
+    "ui_pc_temp_root": {"zh": "临时目录", "en": "Temp root"},
+    "ui_pc_job_folders": {"zh": "当前任务文件夹数", "en": "Job folders now"},
+    "ui_pc_cleanup_disabled": {
+        "zh": "清理已关闭 (CLEANUP_DISABLED)",
+        "en": "Cleanup disabled (CLEANUP_DISABLED)",
+    },
+    "ui_pc_last_job": {"zh": "上个任务文件夹", "en": "Last job folder"},
+    "ui_pc_kept": {"zh": "已保留", "en": "kept"},
+    "ui_model_fetch": {
+        "zh": "在联网的环境里运行一次（下载到 Hugging Face 缓存，之后可完全离线）：",
+        "en": "Run once on a connected machine (into the Hugging Face cache; fully offline after that):",
+    },
+    "ui_model_folder": {
+        "zh": "或者把已下载的模型文件夹通过环境变量 `{env}` 指给本应用：",
+        "en": "Or point the app at a model folder you already have with the `{env}` variable:",
+    },
+    "ui_status_title": {"zh": "正在处理：{name}", "en": "Working on: {name}"},
+    "ui_stage_loading": {"zh": "正在加载模型…", "en": "Loading the model…"},
+    "ui_stage_decoding": {"zh": "解码音频…", "en": "Decoding audio…"},
+    "ui_stage_recognising": {"zh": "识别中…", "en": "Recognising…"},
+    "ui_stage_cleaning": {"zh": "清理临时文件…", "en": "Cleaning up…"},
+    "ui_progress": {
+        "zh": "片段 {done}/{total} · 已用 {elapsed:.0f} 秒",
+        "en": "Chunk {done}/{total} · {elapsed:.0f} s elapsed",
+    },
+    "ui_eta": {"zh": "预计还需 {eta:.0f} 秒", "en": "about {eta:.0f} s left"},
+    "ui_done": {"zh": "完成，用时 {seconds:.1f} 秒", "en": "Done in {seconds:.1f} s"},
+    "ui_kept_path": {"zh": "临时文件保留于：{path}", "en": "Temporary file kept at: {path}"},
+    "ui_forced": {"zh": "指定语言：{name}", "en": "forced: {name}"},
+    "ui_langid_time": {"zh": "语种判断 {seconds:.2f} 秒", "en": "language check {seconds:.2f} s"},
+    "ui_transcript": {"zh": "转写结果", "en": "Transcript"},
+    "ui_copy": {"zh": "复制文本", "en": "Copy text"},
+    "ui_copied": {"zh": "已复制 ✓", "en": "Copied ✓"},
+    "ui_download_txt": {"zh": "下载 .txt", "en": "Download .txt"},
+    "ui_override_language": {"zh": "仍要转写时使用的语言", "en": "Language to use anyway"},
+    "ui_transcribe_anyway": {"zh": "仍然转写", "en": "Transcribe anyway"},
 }
 
 
