@@ -76,7 +76,11 @@ def _is_number(value: object) -> bool:
 
 
 def _withheld_exception(exc_info: tuple[type[BaseException], BaseException, TracebackType | None]) -> str:
-    frames = "".join(traceback.format_tb(exc_info[2])) if exc_info[2] else ""
+    """Frame locations only: no source lines (literals in code) and no message (runtime data)."""
+    frames = "".join(
+        f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}\n'
+        for frame in traceback.extract_tb(exc_info[2])
+    )
     return f"Traceback (most recent call last):\n{frames}{exc_info[0].__name__} (message withheld)"
 
 
