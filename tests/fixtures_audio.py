@@ -35,6 +35,7 @@ __all__ = [
     "png_as_mp3",
     "video_only_mp4",
     "truncated_files",
+    "moov_missing_m4a",
     "short_clip_wav",
     "digital_silence_wav",
     "near_silence_wav",
@@ -196,6 +197,17 @@ def truncated_files(audio_dir: Path, speech_wavs: dict[str, Path]) -> dict[str, 
         "m4a_cut_in_half": (cut_m4a, full),
         "wav_lying_header": (lying, full),
     }
+
+
+@pytest.fixture(scope="session")
+def moov_missing_m4a(audio_dir: Path, speech_wavs: dict[str, Path]) -> Path:
+    """An m4a whose index (moov, written last by default) was cut off: nothing in it can be located."""
+    whole = audio_dir / "index_at_end.m4a"
+    _ffmpeg("-i", speech_wavs["zh"], "-c:a", "aac", whole)
+    data = whole.read_bytes()
+    path = audio_dir / "index_cut_off.m4a"
+    path.write_bytes(data[: len(data) // 2])
+    return path
 
 
 @pytest.fixture(scope="session")

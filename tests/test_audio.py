@@ -85,6 +85,10 @@ def test_video_without_sound_is_refused(video_only_mp4: Path, tmp_path: Path) ->
     assert refusal(video_only_mp4, tmp_path / "out.wav").code == "no_audio_track"
 
 
+def test_media_without_its_index_cannot_be_decoded(moov_missing_m4a: Path, tmp_path: Path) -> None:
+    assert refusal(moov_missing_m4a, tmp_path / "out.wav").code == "decode_failed"
+
+
 def test_too_short_clip_is_refused(short_clip_wav: Path, tmp_path: Path) -> None:
     err = refusal(short_clip_wav, tmp_path / "out.wav")
     assert err.code == "too_short"
