@@ -4,12 +4,12 @@ No machine here reaches the Hugging Face hub, so tests make their own checkpoint
 `tokenizers`, the native `Qwen3ASRConfig` / `Qwen3ASRForConditionalGeneration` / `Qwen3ASRProcessor`, saved
 as safetensors, and loaded back by the app through the very `from_pretrained` path users get.
 
-Random weights never say anything meaningful, so a checkpoint can also be wired to *say* one fixed line through
-the real `generate` path (`say=`): every decoder layer's `o_proj` and `down_proj` are zeroed so the last hidden
-state depends only on the current token, each token of the line gets its own embedding direction, and each
-LM-head row of the line points at its predecessor's direction. Whatever the audio, the model then answers the
-line and stops at `<|im_end|>`. That lets language-ID, parsing, UI and log tests check real plumbing against a
-known answer without faking a transcript.
+Random weights never say anything meaningful, so a checkpoint can also be wired to *say* one fixed line
+through the real `generate` path (`say=`): every decoder layer's `o_proj` and `down_proj` are zeroed so the
+last hidden state depends only on the current token, each token of the line gets its own embedding
+direction, and each LM-head row of the line points at its predecessor's direction. Whatever the audio, the
+model then answers the line and stops at `<|im_end|>`. That lets language-ID, parsing, UI and log tests check
+real plumbing against a known answer without faking a transcript.
 """
 
 from __future__ import annotations

@@ -17,7 +17,6 @@ import asr.audio
 from asr.audio import DecodedAudio, decode_to_wav, find_ffmpeg, load_pcm
 from asr.errors import UserFacingError
 from asr.i18n import TEXT, t
-from tests.fixtures_audio import *  # noqa: F403  (the fixtures, until tests/conftest.py imports them)
 from tests.fixtures_audio import SPEECH_FORMATS, PlaylistAttack, wav_duration
 
 LANGS = ("en", "zh")

@@ -1,0 +1,32 @@
+"""Tiny Qwen3-ASR checkpoints built offline once per test session (see tests/model_factory.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.model_factory import build_checkpoint
+
+__all__ = ["random_checkpoint", "english_checkpoint", "japanese_checkpoint"]
+
+SAYS_ENGLISH = "language English<asr_text>hello world"
+SAYS_JAPANESE = "language Japanese<asr_text>hello world"
+
+
+@pytest.fixture(scope="session")
+def random_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random weights: the real architecture and code path, meaningless words."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt_random"))
+
+
+@pytest.fixture(scope="session")
+def english_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Answers `language English<asr_text>hello world` through the real generate path, whatever the audio."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt_en"), say=SAYS_ENGLISH)
+
+
+@pytest.fixture(scope="session")
+def japanese_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Answers in a language the default policy refuses."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt_ja"), say=SAYS_JAPANESE)

@@ -1,0 +1,117 @@
+"""The engine loads a real Qwen3-ASR checkpoint through the users' code path and generates with it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import huggingface_hub.constants
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from asr.engine import AsrEngine, EngineLoader, plan_device
+from asr.errors import UserFacingError
+from asr.langid import DEFAULT_ACCEPTED, is_accepted
+from asr.model_source import DEFAULT_MODEL_ID, download_command, resolve_model_dir
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(int(16000 * seconds)) * 0.1).astype(np.float32)
+
+
+def accept_default(name: str | None) -> bool:
+    return is_accepted(name, DEFAULT_ACCEPTED)
+
+
+def test_fp16_and_device_map_auto_on_cuda_fp32_on_cpu() -> None:
+    gpu = plan_device(cuda_available=True)
+    assert (gpu.device, gpu.dtype, gpu.device_map) == ("cuda", torch.float16, "auto")
+    cpu = plan_device(cuda_available=False)
+    assert (cpu.device, cpu.dtype, cpu.device_map) == ("cpu", torch.float32, None)
+
+
+def test_loads_the_checkpoint_and_generates_from_audio(random_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(random_checkpoint))
+    assert engine.model.dtype == torch.float32
+    [out] = engine.transcribe([noise(2.0)], max_new_tokens=6)
+    assert 0 < out.tokens <= 6  # a real generate call ran and produced tokens
+    assert isinstance(out.raw, str)
+
+
+def test_a_checkpoint_that_says_a_line_is_parsed_into_language_and_text(english_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(english_checkpoint))
+    [out] = engine.transcribe([noise(3.0)], accept=accept_default)
+    assert (out.language, out.text, out.stopped_at_tag) == ("English", "hello world", False)
+    assert out.language_prob is not None and out.language_prob > 0.9
+
+
+def test_forced_language_is_carried_into_the_result(english_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(english_checkpoint))
+    [out] = engine.transcribe([noise(3.0)], language="Chinese")
+    assert out.language == "Chinese"
+    assert out.language_prob is None
+    assert "language" not in out.raw  # the tag was prefilled, not generated
+
+
+def test_refused_language_stops_right_after_the_tag(japanese_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(japanese_checkpoint))
+    [refused] = engine.transcribe([noise(3.0)], accept=accept_default, max_new_tokens=50)
+    [full] = engine.transcribe([noise(3.0)], max_new_tokens=50)
+    assert refused.stopped_at_tag and refused.language == "Japanese"
+    assert refused.text == ""
+    assert refused.tokens == 3  # "language", " Japanese", "<asr_text>"
+    assert full.tokens == 5 and full.text == "hello world"
+
+
+def test_batched_and_one_by_one_generation_give_the_same_tokens(random_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(random_checkpoint))
+    clips = [noise(3.0, seed=1), noise(1.3, seed=2), noise(2.2, seed=3)]
+    batched = engine.transcribe(clips, max_new_tokens=8)
+    alone = [engine.transcribe([clip], max_new_tokens=8)[0] for clip in clips]
+    assert [o.raw for o in batched] == [o.raw for o in alone]
+
+
+def _original_layout(src: Path, dst: Path) -> Path:
+    """The same weights under the original (non-"-hf") key names."""
+    shutil.copytree(src, dst)
+    weights = load_file(dst / "model.safetensors")
+    save_file({f"thinker.{key}": value for key, value in weights.items()}, dst / "model.safetensors")
+    return dst
+
+
+def test_a_checkpoint_whose_weights_do_not_load_is_refused(random_checkpoint: Path, tmp_path: Path) -> None:
+    wrong = _original_layout(random_checkpoint, tmp_path / "Qwen3-ASR-0.6B")
+    with pytest.raises(UserFacingError) as refused:
+        AsrEngine.load(str(wrong))
+    assert refused.value.code == "model_wrong_layout"
+
+
+def test_missing_model_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(UserFacingError) as missing:
+        resolve_model_dir(DEFAULT_MODEL_ID)
+    assert missing.value.code == "model_missing"
+    with pytest.raises(UserFacingError):
+        resolve_model_dir(str(tmp_path / "no-such-folder"))
+    assert download_command() == "hf download Qwen/Qwen3-ASR-0.6B-hf"
+
+
+def test_model_is_found_in_the_hub_cache(random_checkpoint: Path, tmp_path: Path, monkeypatch) -> None:
+    """The layout `hf download` leaves: models--org--name/snapshots/<rev>/ plus refs/main."""
+    cache = tmp_path / "hub"
+    repo = cache / "models--Qwen--Qwen3-ASR-0.6B-hf"
+    shutil.copytree(random_checkpoint, repo / "snapshots" / "abc123")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    assert resolve_model_dir(DEFAULT_MODEL_ID) == repo / "snapshots" / "abc123"
+
+
+def test_background_loader_reports_a_missing_model(tmp_path: Path) -> None:
+    loader = EngineLoader(str(tmp_path / "nothing-here"))
+    with pytest.raises(UserFacingError) as missing:
+        loader.get(timeout=30)
+    assert missing.value.code == "model_missing"
+    assert loader.ready
