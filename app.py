@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -19,8 +20,9 @@ from asr.job import JobEvent, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import MODEL_ENV, configured_model, download_command
 from asr.transcribe import TranscribeOptions
+from cleanup import release_session
 from privacy import guard
-from privacy.logs import sensitive
+from privacy.logs import register_sensitive, sensitive, unregister_sensitive
 from privacy.selfcheck import self_check
 
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
@@ -42,6 +44,12 @@ class CardResult:
     kept_wav: str | None = None
     removal_seconds: float | None = None
     seconds: float = 0.0
+
+
+@st.cache_resource(scope="session", on_release=release_session, show_spinner=False)
+def session_id() -> str:
+    """Ties job folders to this browser session; when it ends, leftovers of failed removals go too."""
+    return uuid.uuid4().hex
 
 
 @st.cache_resource(show_spinner=False)
@@ -161,16 +169,24 @@ def run_one(
             card.error_code = exc.code
             return card
 
+        said: list[str] = []  # transcript pieces, redacted from every log line while the job runs
+
         def on_event(event: JobEvent) -> None:
             status.update(label=t(f"ui_stage_{event.stage}", lang))
             step = event.progress
             if step is None:
                 return
+            fresh = [s.text for s in step.segments[len(said) :]]
+            register_sensitive(*fresh)
+            said.extend(fresh)
             progress.progress(step.done_chunks / step.total_chunks, text=_eta(step, lang))
-            partial.caption(" ".join(s.text for s in step.segments)[-400:])
+            partial.caption(" ".join(said)[-400:])
 
-        with sensitive(name):
-            result = run_job(data, engine, options, on_event=on_event)
+        try:
+            with sensitive(name):
+                result = run_job(data, engine, options, on_event=on_event, session_id=session_id())
+        finally:
+            unregister_sensitive(*said)
         card.removal_seconds = result.workspace.removal_seconds
         card.kept_wav = str(result.kept_wav) if result.kept_wav else None
         card.warnings = result.warnings
