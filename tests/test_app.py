@@ -1,0 +1,102 @@
+"""The page, driven through Streamlit's AppTest: what a user sees for good files, bad files and no model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from asr.i18n import t
+from asr.model_source import download_command
+from cleanup import private_root
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def start(monkeypatch: pytest.MonkeyPatch, model: Path | str) -> AppTest:
+    monkeypatch.setenv("ASR_MODEL", str(model))
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    assert not app.exception
+    return app
+
+
+def transcribe(app: AppTest) -> None:
+    app.run()  # the uploader's new value enables the button
+    [button] = [b for b in app.button if b.label == t("ui_transcribe", "en")]
+    button.click().run()
+    assert not app.exception
+
+
+def job_folders() -> list[Path]:
+    return sorted(private_root().glob("proc_*/qwen_asr_*"))
+
+
+def test_without_a_model_the_page_loads_and_says_how_to_get_one(monkeypatch, tmp_path) -> None:
+    app = start(monkeypatch, tmp_path / "not-downloaded")
+    for _ in range(100):  # the model loads in the background; the page is up before it is done
+        app.run()
+        if app.error:
+            break
+    assert [e.value for e in app.error] == [t("model_missing", "en")]
+    assert download_command() in [c.value for c in app.code]
+    assert not app.get("file_uploader")
+
+
+def test_upload_gives_transcript_verdict_and_download(monkeypatch, english_checkpoint, speech_files) -> None:
+    app = start(monkeypatch, english_checkpoint)
+    secret_name = "client-meeting-2026.mp3"
+    good = speech_files[("en", "mp3")].read_bytes()
+    files = [(secret_name, good, "audio/mpeg"), ("notes.mp3", b"just text", "audio/mpeg")]
+    app.get("file_uploader")[0].set_value(files)
+    transcribe(app)
+    assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]
+    markdown = [m.value for m in app.markdown]
+    assert f"**{secret_name}**" in markdown
+    assert any(m.startswith("**English en · 100%**") for m in markdown)
+    assert [e.value for e in app.error] == [t("not_audio", "en")]
+    downloads = app.get("download_button")
+    assert len(downloads) == 1 and downloads[0].proto.label == t("ui_download_txt", "en")
+    assert job_folders() == []
+
+
+def test_refused_language_offers_transcribe_anyway(monkeypatch, japanese_checkpoint, speech_files) -> None:
+    app = start(monkeypatch, japanese_checkpoint)
+    upload = speech_files[("en", "wav")].read_bytes()
+    app.get("file_uploader")[0].set_value(("memo.wav", upload, "audio/wav"))
+    transcribe(app)
+    assert [e.value for e in app.error] == [t("language_refused", "en")]
+    assert not [a for a in app.text_area if a.label == t("ui_transcript", "en")]
+    app.selectbox(key="ovl_0").set_value("Japanese")
+    [anyway] = [b for b in app.button if b.label == t("ui_transcribe_anyway", "en")]
+    anyway.click().run()
+    assert not app.exception
+    assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]
+    assert any(t("ui_forced", "en", name="Japanese") in m.value for m in app.markdown)
+
+
+def test_microphone_recording_goes_through_the_same_pipeline(monkeypatch, english_checkpoint, speech_files):
+    app = start(monkeypatch, english_checkpoint)
+    recording = ("recording.wav", speech_files[("en", "wav")].read_bytes(), "audio/wav")
+    app.get("audio_input")[0].set_value(recording)
+    transcribe(app)
+    assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]
+    assert f"**{t('ui_recording_name', 'en')}**" in [m.value for m in app.markdown]
+
+
+def test_cleanup_disabled_shows_the_kept_path(monkeypatch, english_checkpoint, speech_files) -> None:
+    monkeypatch.setenv("CLEANUP_DISABLED", "1")
+    app = start(monkeypatch, english_checkpoint)
+    app.get("file_uploader")[0].set_value(("a.wav", speech_files[("en", "wav")].read_bytes(), "audio/wav"))
+    transcribe(app)
+    [kept] = job_folders()
+    assert t("ui_kept_path", "en", path=kept / "audio_wav.wav") in [c.value for c in app.caption]
+    assert (kept / "audio_wav.wav").is_file()
+
+
+def test_the_page_speaks_chinese(monkeypatch, english_checkpoint) -> None:
+    app = start(monkeypatch, english_checkpoint)
+    app.radio[0].set_value("中文").run()
+    assert app.title[0].value == t("ui_title", "zh")
+    assert [b.label for b in app.button] == [t("ui_transcribe", "zh")]

@@ -1,0 +1,182 @@
+"""A whole job, upload to transcript, on a real (tiny) model: what a user gets, and what is left on disk."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+from asr.chunking import plan_chunks
+from asr.engine import AsrEngine
+from asr.job import JobEvent, run_job
+from asr.transcribe import TranscribeOptions
+from cleanup import private_root
+
+
+@pytest.fixture(scope="module")
+def english_engine(english_checkpoint: Path) -> AsrEngine:
+    return AsrEngine.load(str(english_checkpoint))
+
+
+@pytest.fixture(scope="module")
+def japanese_engine(japanese_checkpoint: Path) -> AsrEngine:
+    return AsrEngine.load(str(japanese_checkpoint))
+
+
+def job_folders() -> list[Path]:
+    return sorted(private_root().glob("proc_*/qwen_asr_*"))
+
+
+def write_wav(path: Path, pcm: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(pcm, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def speech_like(seconds: float, seed: int = 0) -> np.ndarray:
+    """Bursts of noise, loud enough to count as sound; the tiny model answers the same whatever it hears."""
+    return np.random.default_rng(seed).standard_normal(int(16000 * seconds)).astype(np.float32) * 0.2
+
+
+def test_a_recording_becomes_a_transcript_and_its_folder_is_gone(
+    english_engine: AsrEngine, speech_files: dict
+) -> None:
+    stages: list[str] = []
+    result = run_job(speech_files[("en", "mp3")], english_engine, on_event=lambda e: stages.append(e.stage))
+    assert result.error is None
+    assert result.transcript.text == "hello world"
+    assert result.transcript.verdict.code == "en" and result.transcript.verdict.accepted
+    assert stages[0] == "decoding" and "recognising" in stages and stages[-1] == "cleaning"
+    assert not result.workspace.path.exists()
+    assert result.workspace.removal_seconds is not None
+    assert job_folders() == []
+
+
+def test_uploaded_bytes_are_stored_under_our_name_only(english_engine: AsrEngine, speech_files: dict) -> None:
+    seen: list[list[str]] = []
+
+    def look(event: JobEvent) -> None:
+        if event.stage == "recognising":
+            seen.append(sorted(p.name for p in job_folders()[0].iterdir()))
+
+    result = run_job(speech_files[("en", "wav")].read_bytes(), english_engine, on_event=look)
+    assert result.error is None
+    assert seen[0] == ["audio_wav.wav", "uploaded_audio"]
+
+
+def test_other_language_is_refused_and_can_be_forced(japanese_engine: AsrEngine, speech_files: dict) -> None:
+    upload = speech_files[("en", "wav")]
+    refused = run_job(upload, japanese_engine)
+    assert refused.transcript is None
+    assert refused.error.code == "language_refused"
+    forced = run_job(upload, japanese_engine, TranscribeOptions(language="Japanese"))
+    assert forced.error is None
+    assert forced.transcript.text == "hello world"
+    assert forced.transcript.forced_language == "Japanese"
+    widened = run_job(upload, japanese_engine, TranscribeOptions(accepted=frozenset({"Japanese"})))
+    assert widened.transcript.verdict.code == "other:Japanese"
+    assert job_folders() == []
+
+
+def test_every_bad_input_gives_its_code_and_leaves_nothing(
+    english_engine: AsrEngine,
+    empty_upload: Path,
+    text_as_mp3: Path,
+    png_as_mp3: Path,
+    video_only_mp4: Path,
+    short_clip_wav: Path,
+    digital_silence_wav: Path,
+    hls_attack,
+    ffconcat_attack,
+) -> None:
+    cases = {
+        empty_upload: "empty_file",
+        text_as_mp3: "not_audio",
+        png_as_mp3: "not_audio",
+        video_only_mp4: "no_audio_track",
+        short_clip_wav: "too_short",
+        digital_silence_wav: "no_speech",
+        hls_attack.as_mp3: "unsupported_container",
+        ffconcat_attack.as_mp3: "unsupported_container",
+    }
+    for upload, code in cases.items():
+        result = run_job(upload, english_engine)
+        assert (result.error.code if result.error else None) == code, upload.name
+        assert result.transcript is None
+        assert job_folders() == []
+
+
+def test_truncated_upload_is_transcribed_with_a_warning(english_engine: AsrEngine, truncated_files) -> None:
+    upload, _ = truncated_files["mp3_cut_in_half"]
+    result = run_job(upload, english_engine)
+    assert result.error is None and result.transcript.text == "hello world"
+    assert "truncated_warning" in result.warnings
+
+
+class ModelCrash(RuntimeError):
+    pass
+
+
+def test_folder_is_removed_when_the_model_fails(english_engine, speech_files, monkeypatch) -> None:
+    def crash(*args, **kwargs):
+        raise ModelCrash("boom")
+
+    monkeypatch.setattr(english_engine, "transcribe", crash)
+    with pytest.raises(ModelCrash):
+        run_job(speech_files[("en", "wav")], english_engine)
+    assert job_folders() == []
+
+
+def test_folder_is_removed_when_streamlit_stops_the_script_mid_job(english_engine, speech_files) -> None:
+    def stop_when_recognising(event: JobEvent) -> None:
+        if event.stage == "recognising":
+            raise StopException()
+
+    with pytest.raises(StopException):
+        run_job(speech_files[("en", "wav")], english_engine, on_event=stop_when_recognising)
+    assert job_folders() == []
+
+
+def test_cleanup_disabled_keeps_the_folder_and_says_where(english_engine, speech_files, monkeypatch) -> None:
+    monkeypatch.setenv("CLEANUP_DISABLED", "1")
+    result = run_job(speech_files[("en", "wav")], english_engine)
+    assert result.transcript.text == "hello world"
+    assert result.kept_wav is not None and result.kept_wav.name == "audio_wav.wav"
+    assert result.kept_wav.parent.name.startswith("qwen_asr_")
+    assert result.kept_wav.is_file()
+    assert job_folders() == [result.kept_wav.parent]
+
+
+def test_long_recording_is_cut_at_pauses_and_transcribed_in_batches(english_engine, tmp_path) -> None:
+    """Four 12 s stretches of sound with 1.5 s pauses: every cut lands in a pause, every chunk is heard."""
+    pause = np.zeros(int(16000 * 1.5), dtype=np.float32)
+    parts = []
+    for index in range(4):
+        parts += [speech_like(12.0, seed=index), pause]
+    wav = write_wav(tmp_path / "long.wav", np.concatenate(parts))
+    duration = len(np.concatenate(parts)) / 16000
+    chunks = plan_chunks(wav, duration, target_s=20.0, max_s=28.0)
+    assert chunks[0].start_s == 0 and chunks[-1].end_s == pytest.approx(duration)
+    assert all(a.end_s == b.start_s for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(c.duration_s <= 28.0 for c in chunks)
+    pauses = [(12.0 + 13.5 * i, 13.5 + 13.5 * i) for i in range(4)]
+    for cut in (c.end_s for c in chunks[:-1]):
+        assert any(start <= cut <= end for start, end in pauses), cut
+
+    steps = []
+    result = run_job(
+        wav, english_engine, TranscribeOptions(batch_size=2), on_event=lambda e: steps.append(e.progress)
+    )
+    assert result.error is None
+    segments = result.transcript.segments
+    assert len(segments) == len([c for c in chunks if not c.silent])
+    assert all(s.text == "hello world" for s in segments)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+    done = [p.done_chunks for p in steps if p is not None]
+    assert done == sorted(done) and done[-1] == len(segments)
