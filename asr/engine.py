@@ -167,7 +167,7 @@ class AsrEngine:
         _refuse_partial_load(info)
         loaded.eval()
         seconds = time.perf_counter() - started
-        log.info("Model loaded in %.1f s on %s", seconds, plan.device)
+        log.info("Model loaded in %.1f s on the " + ("GPU" if plan.device == "cuda" else "CPU"), seconds)
         return cls(loaded, processor, plan, seconds)
 
     @property

@@ -119,8 +119,9 @@ def stream_transcription(
     log.info("Recognition started")
     first = speech[:1]
     accept = None if options.language else (lambda name: is_accepted(name, options.accepted))
+    checking = time.perf_counter()
     outputs = run(first, accept)
-    verdict_seconds = time.perf_counter() - started
+    verdict_seconds = time.perf_counter() - checking
     languages = [o.language for o in outputs]
     probs = [o.language_prob or 0.0 for o in outputs]
     segments = [_segment(first[0], outputs[0], budget(first))]

@@ -1,0 +1,65 @@
+"""An hour-long recording goes through the whole pipeline on the tiny model with bounded memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.fixtures_audio import make_long_mp3
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Runs in a child process so its peak RSS belongs to this job alone.
+_JOB = """
+import json, resource, sys
+from pathlib import Path
+from asr.engine import AsrEngine
+from asr.job import run_job
+engine = AsrEngine.load(sys.argv[2])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = run_job(Path(sys.argv[1]), engine)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+segments = result.transcript.segments
+print(json.dumps({
+    "error": result.error and result.error.code,
+    "segments": len(segments),
+    "first_start": segments[0].start,
+    "last_end": segments[-1].end,
+    "gaps": sum(abs(b.start - a.end) for a, b in zip(segments, segments[1:])),
+    "texts": sorted({s.text for s in segments}),
+    "longest": max(s.end - s.start for s in segments),
+    "duration": result.transcript.duration_s,
+    "rss_growth_mb": (after - before) / 1024,
+    "left": result.workspace.path.exists(),
+}))
+"""
+
+
+def test_one_hour_file_is_transcribed_in_chunks_with_bounded_memory(
+    tmp_path: Path, speech_wavs: dict, english_checkpoint: Path
+) -> None:
+    hour = make_long_mp3(speech_wavs["en"], tmp_path / "hour.mp3", 3600)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", _JOB, str(hour), str(english_checkpoint)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["error"] is None
+    assert abs(report["duration"] - 3600) < 1
+    assert report["segments"] >= 3600 / 28  # no chunk over the 28 s maximum
+    assert report["longest"] <= 28.0
+    assert report["first_start"] == 0 and abs(report["last_end"] - 3600) < 1
+    assert report["gaps"] < 1e-6  # chunks tile the recording
+    assert report["texts"] == ["hello world"]
+    # An hour of 16 kHz PCM is 115 MB as s16 and 230 MB as float32: the pipeline must not hold it.
+    assert report["rss_growth_mb"] < 400, report
+    assert report["left"] is False
