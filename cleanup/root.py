@@ -63,6 +63,8 @@ def is_alive(tag: ProcessTag) -> bool:
     """True while the process that made the folder still runs (the same process, not a PID reuser)."""
     if Path("/proc/self/stat").exists():
         return _process_start(tag.pid) == tag.start
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process there
+        return _windows_process_running(tag.pid)
     try:
         os.kill(tag.pid, 0)
     except ProcessLookupError:
@@ -70,6 +72,26 @@ def is_alive(tag: ProcessTag) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _windows_process_running(pid: int) -> bool:
+    import ctypes
+
+    kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return False
+    code = ctypes.c_ulong()
+    try:
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+    finally:
+        kernel32.CloseHandle(handle)
+    return code.value == 259  # STILL_ACTIVE
+
+
+def _user_id() -> int | None:
+    """The POSIX user id; None on Windows, where the per-user temp dir already belongs to the user."""
+    return os.getuid() if hasattr(os, "getuid") else None
 
 
 def current_tag() -> ProcessTag:
@@ -83,10 +105,11 @@ def private_root() -> Path:
     this process's folder, so neither this process nor its children ever nest a root inside a root.
     """
     override = os.environ.get(ROOT_ENV)
-    root = Path(override) if override else Path(tempfile.gettempdir()) / f"{ROOT_PREFIX}{os.getuid()}"
+    uid = _user_id()
+    root = Path(override) if override else Path(tempfile.gettempdir()) / f"{ROOT_PREFIX}{'user' if uid is None else uid}"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.lstat(root)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+    if not stat.S_ISDIR(info.st_mode) or (uid is not None and info.st_uid != uid):
         raise RuntimeError("temp root is not a directory owned by this user; refusing to use it")
     if stat.S_IMODE(info.st_mode) != 0o700:
         os.chmod(root, 0o700)
