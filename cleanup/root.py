@@ -106,7 +106,8 @@ def private_root() -> Path:
     """
     override = os.environ.get(ROOT_ENV)
     uid = _user_id()
-    root = Path(override) if override else Path(tempfile.gettempdir()) / f"{ROOT_PREFIX}{'user' if uid is None else uid}"
+    owner = "user" if uid is None else str(uid)
+    root = Path(override) if override else Path(tempfile.gettempdir()) / f"{ROOT_PREFIX}{owner}"
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.lstat(root)
     if not stat.S_ISDIR(info.st_mode) or (uid is not None and info.st_uid != uid):
