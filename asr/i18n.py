@@ -156,6 +156,34 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_download_txt": {"zh": "下载 .txt", "en": "Download .txt"},
     "ui_override_language": {"zh": "仍要转写时使用的语言", "en": "Language to use anyway"},
     "ui_transcribe_anyway": {"zh": "仍然转写", "en": "Transcribe anyway"},
+    # --- command line (asr.cli) ---------------------------------------------------------------------
+    "cli_file_failed": {
+        "zh": "第 {index}/{total} 个文件：{reason}",
+        "en": "File {index} of {total}: {reason}",
+    },
+    "cli_not_a_file": {
+        "zh": "文件不存在，或者不是普通文件。",
+        "en": "The file does not exist or is not a regular file.",
+    },
+    "cli_read_failed": {
+        "zh": "无法读取这个文件，请检查权限。",
+        "en": "The file could not be read; check its permissions.",
+    },
+    "cli_write_failed": {
+        "zh": "无法把结果写入输出文件夹，请检查该文件夹和权限。",
+        "en": "The result could not be written to the output folder; check the folder and its permissions.",
+    },
+    "cli_unexpected": {
+        "zh": "意外错误中断了这个文件的处理；其他文件不受影响。",
+        "en": "An unexpected error stopped this file; the other files are not affected.",
+    },
+    "cli_force_hint": {
+        "zh": "如仍要转写，请用 --language 指定语言（例如 --language Japanese），"
+        "或用 --accept 增加接受的语言。",
+        "en": "To transcribe it anyway, name its language with --language (e.g. --language Japanese) "
+        "or widen --accept.",
+    },
+    "cli_summary": {"zh": "已转写 {done}/{total} 个文件。", "en": "{done} of {total} files transcribed."},
 }
 
 

@@ -1,0 +1,5 @@
+"""`python -m asr ...`: the command line (see `asr.cli`)."""
+
+from asr.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,296 @@
+"""`python -m asr transcribe FILE...`: the app's pipeline without the browser, for scripts and batches.
+
+Each file runs through `run_job`, exactly as an upload does, so it gets the same private workspace that is
+gone when the job ends. The model loads once; the network guard is locked right after, so nothing that
+follows can reach the network. stderr carries only progress and one translated sentence per failed file:
+stage names, chunk counts and times, never a file name or a word of a transcript (files are called by their
+position, "file 2 of 3"), and never a traceback. Results go to stdout, or to the folder the user names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asr.engine import AsrEngine
+from asr.errors import UserFacingError
+from asr.export import FORMAT_NAMES, FORMATS, Format, export
+from asr.i18n import Lang, t
+from asr.job import JobEvent, run_job
+from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
+from asr.model_source import DEFAULT_MODEL_ID, MODEL_ENV, configured_model, download_command
+from asr.transcribe import TranscribeOptions
+from cleanup.shutdown import install_exit_handlers
+from cleanup.sweep import sweep_orphans
+from privacy import guard
+from privacy.logs import install_logging, sensitive
+
+log = logging.getLogger("asr.cli")
+
+AUTO = "auto"
+EXIT_OK = 0
+EXIT_FILE_FAILED = 1
+EXIT_MODEL = 2
+EXIT_INTERRUPTED = 130
+
+_EPILOG = f"""\
+output:
+  Without --out, each result is written to stdout in input order (several SRT/VTT/JSON results are simply
+  concatenated, so use --out for one file per input). With --out DIR, each input becomes DIR/<stem>.<ext>,
+  created readable by you only; two inputs with the same stem get "-<position>" added to the second name.
+
+progress and errors (stderr):
+  Stage names, chunk counts and times only: files are called by their position ("file 2 of 3") and no
+  transcript text is printed there. Messages follow LANG: Chinese when it starts with "zh", else English.
+
+exit status:
+  0  every file was transcribed
+  1  at least one file failed (unreadable, not audio, silent, refused language, ...); the others still ran
+  2  the model is missing or unusable (the message includes the command that downloads it), or bad usage
+  130 interrupted (Ctrl-C); the job's temporary files are deleted
+
+environment:
+  {MODEL_ENV}          model folder or Hugging Face id (default {DEFAULT_MODEL_ID}); --model wins
+  ASR_BATCH_SIZE     chunks decoded together (default 8 on CPU)
+  CLEANUP_DISABLED=1 keep each job's temporary WAV for debugging
+
+privacy:
+  The model is read from disk only; once it is loaded every non-local connection is blocked. Each file is
+  copied and decoded inside a private temporary folder that is deleted when its job ends.
+"""
+
+
+def ui_language() -> Lang:
+    """Chinese when LANG says so (zh_CN.UTF-8, zh_TW, ...), English otherwise."""
+    return "zh" if os.environ.get("LANG", "").lower().startswith("zh") else "en"
+
+
+def _language_name(value: str) -> str:
+    """A model language name, matched without regard to case ("japanese" -> "Japanese")."""
+    by_key = {name.casefold(): name for name in ALL_LANGUAGES}
+    name = by_key.get(value.strip().casefold())
+    if name is None:
+        raise argparse.ArgumentTypeError(
+            f"unknown language {value!r}; choose from {', '.join(ALL_LANGUAGES)}"
+        )
+    return name
+
+
+def _forced_language(value: str) -> str | None:
+    return None if value.strip().casefold() == AUTO else _language_name(value)
+
+
+def _accepted(value: str) -> frozenset[str]:
+    names = [piece for piece in value.split(",") if piece.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("--accept needs at least one language")
+    return frozenset(_language_name(name) for name in names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m asr",
+        description="Private, local speech-to-text with Qwen3-ASR-0.6B. Nothing leaves this machine.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    command = commands.add_parser(
+        "transcribe",
+        help="transcribe audio or video files",
+        description="Transcribe audio or video files (any format ffmpeg reads) to text or subtitles.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    command.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files")
+    command.add_argument(
+        "--format",
+        choices=FORMAT_NAMES,
+        default="txt",
+        help="txt: plain text; srt / vtt: subtitles (cues of at most 2 lines x 42 columns and 7 s); "
+        "json: language verdict, segments with times, text and timings (default: txt)",
+    )
+    command.add_argument(
+        "--language",
+        type=_forced_language,
+        default=None,
+        metavar="LANGUAGE",
+        help=f"'{AUTO}' (default) to detect, or force one of: {', '.join(ALL_LANGUAGES)}. Forcing skips "
+        "the language check, so it also transcribes a file whose language --accept would refuse",
+    )
+    command.add_argument(
+        "--accept",
+        type=_accepted,
+        default=DEFAULT_ACCEPTED,
+        metavar="LANG,LANG",
+        help="languages a detected file may be in, comma-separated (default: Chinese,English; "
+        "Chinese includes its dialects). A file in any other language is refused",
+    )
+    command.add_argument(
+        "--context",
+        default=None,
+        metavar="TEXT",
+        help="hotwords or context (names, jargon) given to the model",
+    )
+    command.add_argument(
+        "--out", type=Path, default=None, metavar="DIR", help="write DIR/<input stem>.<ext> instead of stdout"
+    )
+    command.add_argument(
+        "--model",
+        default=None,
+        metavar="PATH_OR_ID",
+        help=f"model folder or Hugging Face id already on this machine (default: ${MODEL_ENV} or "
+        f"{DEFAULT_MODEL_ID}); never downloaded",
+    )
+    command.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
+    return parser
+
+
+@dataclass
+class Reporter:
+    """Progress and failures on stderr, naming files by position only."""
+
+    lang: Lang
+    total: int
+    _last_chunk: tuple[int, int] | None = None  # the final step repeats the last batch's count; shown once
+
+    def say(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    def step(self, index: int, message: str) -> None:
+        self.say(f"[{index}/{self.total}] {message}")
+
+    def progress(self, index: int, event: JobEvent) -> None:
+        """One line per job event: the stage, then chunk i/n with the time taken and the time left."""
+        step = event.progress
+        if step is None:
+            self.step(index, t(f"ui_stage_{event.stage}", self.lang))
+            return
+        if self._last_chunk == (index, step.done_chunks):
+            return
+        self._last_chunk = (index, step.done_chunks)
+        line = t(
+            "ui_progress", self.lang, done=step.done_chunks, total=step.total_chunks, elapsed=step.elapsed_s
+        )
+        if step.eta_s is not None:
+            line += " · " + t("ui_eta", self.lang, eta=step.eta_s)
+        self.step(index, line)
+
+    def failed(self, index: int, code: str, **params: object) -> None:
+        reason = t(code, self.lang, **params)
+        self.say(t("cli_file_failed", self.lang, index=index, total=self.total, reason=reason))
+        if code.startswith("language_refused"):
+            self.say(t("cli_force_hint", self.lang))
+
+
+def _write_private(target: Path, text: str) -> None:
+    """Owner-only from the first byte: a transcript is as private as the recording."""
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _load_engine(model: str, reporter: Reporter) -> AsrEngine | None:
+    """The engine, or None after telling the user why it could not load (and how to fetch it if missing).
+
+    The guard records from the start and the Hugging Face stack is told it is offline; the lock that refuses
+    every non-local connection follows the load, as in the app.
+    """
+    guard.install()
+    guard.go_offline()
+    reporter.say(t("ui_stage_loading", reporter.lang))
+    try:
+        engine = AsrEngine.load(model)
+    except UserFacingError as exc:
+        reporter.say(t(exc.code, reporter.lang, **exc.params))
+        if exc.code == "model_missing":
+            reporter.say(f"  {download_command()}")
+        return None
+    guard.lock_down()
+    return engine
+
+
+@dataclass
+class Batch:
+    """One command's files: the loaded engine, the user's choices, and where results go."""
+
+    engine: AsrEngine
+    options: TranscribeOptions
+    fmt: Format
+    out: Path | None
+    reporter: Reporter
+    written: set[Path] = field(default_factory=set)
+
+    def run(self, index: int, source: Path) -> bool:
+        """Transcribe and deliver one file; True on success. Every failure is reported, none raised."""
+        if not source.is_file():
+            self.reporter.failed(index, "cli_not_a_file")
+            return False
+        started = time.perf_counter()
+        with sensitive(str(source), source.name, source.stem):
+            try:
+                result = run_job(
+                    source, self.engine, self.options, on_event=lambda e: self.reporter.progress(index, e)
+                )
+            except OSError:
+                self.reporter.failed(index, "cli_read_failed")
+                return False
+            except Exception:  # one broken file must not cost the others their results
+                log.info("File failed unexpectedly", exc_info=True)
+                self.reporter.failed(index, "cli_unexpected")
+                return False
+            for key in result.warnings:
+                self.reporter.step(index, t(key, self.reporter.lang))
+            if result.error is not None:
+                self.reporter.failed(index, result.error.code, **result.error.params)
+                return False
+            if not self._deliver(index, source, export(result.transcript, self.fmt)):
+                self.reporter.failed(index, "cli_write_failed")
+                return False
+        self.reporter.step(index, t("ui_done", self.reporter.lang, seconds=time.perf_counter() - started))
+        return True
+
+    def _deliver(self, index: int, source: Path, text: str) -> bool:
+        if self.out is None:
+            sys.stdout.buffer.write(text.encode("utf-8"))
+            sys.stdout.buffer.flush()
+            return True
+        extension = FORMATS[self.fmt].extension
+        target = self.out / f"{source.stem}.{extension}"
+        if target in self.written:
+            target = self.out / f"{source.stem}-{index}.{extension}"
+        try:
+            self.out.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _write_private(target, text)
+        except OSError:
+            return False
+        self.written.add(target)
+        return True
+
+
+def transcribe_command(args: argparse.Namespace, reporter: Reporter) -> int:
+    sweep_orphans()
+    install_exit_handlers()
+    engine = _load_engine(args.model or configured_model(), reporter)
+    if engine is None:
+        return EXIT_MODEL
+    options = TranscribeOptions(language=args.language, context=args.context or None, accepted=args.accept)
+    batch = Batch(engine, options, args.format, args.out, reporter)
+    done = sum(batch.run(index, source) for index, source in enumerate(args.files, start=1))
+    reporter.say(t("cli_summary", reporter.lang, done=done, total=len(args.files)))
+    return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    install_logging(logging.INFO if args.verbose else logging.WARNING)
+    reporter = Reporter(ui_language(), len(args.files))
+    try:
+        return transcribe_command(args, reporter)
+    except KeyboardInterrupt:
+        reporter.say(t("ui_cancelled", reporter.lang))
+        return EXIT_INTERRUPTED

@@ -1,0 +1,341 @@
+"""A `Transcript` as TXT, SRT, WebVTT or JSON text, built in memory.
+
+Nothing here touches the disk: the UI hands the string to a download button and the CLI writes it where the
+user asked, so this module can never leave a stray copy of a private transcript behind.
+
+Subtitle layout (SRT and VTT share it):
+
+* A cue holds at most 2 lines of 42 columns and lasts at most 7 s (the usual broadcast limits).
+* Width is counted in display columns: a CJK character (East Asian Wide/Fullwidth) counts 2, everything else
+  1. A line of 42 Chinese characters would be twice as wide on screen as 42 Latin letters and run off the
+  frame; counting columns gives ~21 Chinese characters a line, close to what Chinese subtitle guides ask
+  for, and still never more than 42 characters of any script.
+* Breaks go after clause punctuation (。，！？；、 .,!?;) when that does not leave a stub cue, else at a
+  space (Latin) or between two characters (CJK). Closing punctuation stays on the line it closes.
+* Segments carry only chunk boundaries, so each cue gets a share of its segment's time in proportion to its
+  width (a Chinese character takes about as long to say as two Latin letters, which is what the column
+  count says too). Cues under 0.5 s are lengthened at the expense of longer ones in the same segment when
+  the segment has the time, or run on into the silence after it. Times are whole milliseconds, monotonic
+  and never overlapping.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from asr.transcript import Segment, Transcript
+
+Format = Literal["txt", "srt", "vtt", "json"]
+FORMAT_NAMES: tuple[str, ...] = get_args(Format)
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    """How a download or an output file of one format is labelled."""
+
+    mime: str
+    extension: str
+
+
+FORMATS: dict[str, FormatInfo] = {
+    "txt": FormatInfo("text/plain; charset=utf-8", "txt"),
+    "srt": FormatInfo("application/x-subrip; charset=utf-8", "srt"),
+    "vtt": FormatInfo("text/vtt; charset=utf-8", "vtt"),
+    "json": FormatInfo("application/json", "json"),
+}
+
+LINE_COLUMNS = 42
+MAX_CUE_MS = 7000
+MIN_CUE_MS = 500
+# A punctuation break is taken when the cue it ends fills at least this share of what a cue may hold;
+# an earlier one would leave a stub cue, so the break moves to the last space or character instead.
+MIN_CLAUSE_SHARE = 0.4
+
+_CLAUSE_END = frozenset("。，！？；、.,!?;")
+
+
+# --- measuring ----------------------------------------------------------------------------------------------
+
+
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def _width(text: str) -> int:
+    return sum(_char_width(char) for char in text)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """Text never split across lines: a Latin word or one CJK character, with the punctuation around it."""
+
+    text: str
+    space_before: bool
+
+    @property
+    def width(self) -> int:
+        return _width(self.text)
+
+    @property
+    def ends_clause(self) -> bool:
+        return self.text[-1] in _CLAUSE_END
+
+
+def _line_width(units: list[_Unit]) -> int:
+    """Columns of `units` on one line: their widths plus the spaces between Latin words."""
+    return sum(u.width for u in units) + sum(1 for u in units[1:] if u.space_before)
+
+
+def _spoken(units: list[_Unit]) -> int:
+    """How long `units` take to say, in columns (spaces are not spoken)."""
+    return sum(u.width for u in units)
+
+
+# --- splitting text into units ------------------------------------------------------------------------------
+
+
+def _joins(previous: str, char: str) -> bool:
+    """Whether `char`, written right after `previous` with no space, belongs to the same unit."""
+    category = unicodedata.category(char)
+    if category in ("Po", "Pe", "Pf"):  # commas, stops, closing brackets and quotes never start a line
+        return True
+    if unicodedata.category(previous[-1]) in ("Ps", "Pi"):  # an opening bracket never ends one
+        return True
+    if _char_width(char) == 2:  # each CJK character is a break opportunity
+        return False
+    return all(_char_width(c) < 2 for c in previous)  # Latin letters continue a Latin word ("3.5", "e.g.")
+
+
+def _hard_split(text: str, space_before: bool) -> list[_Unit]:
+    """A unit wider than a line (a long URL) is cut between characters; nothing else can fit it."""
+    units: list[_Unit] = []
+    piece = ""
+    for char in text:
+        if piece and _width(piece + char) > LINE_COLUMNS:
+            units.append(_Unit(piece, space_before if not units else False))
+            piece = ""
+        piece += char
+    units.append(_Unit(piece, space_before if not units else False))
+    return units
+
+
+def _units(text: str) -> list[_Unit]:
+    """Split one segment's text at every point where a line may break."""
+    pieces: list[tuple[str, bool]] = []
+    space = False
+    for char in text:
+        if char.isspace():
+            space = True
+            continue
+        if pieces and not space and _joins(pieces[-1][0], char):
+            pieces[-1] = (pieces[-1][0] + char, pieces[-1][1])
+        else:
+            pieces.append((char, space))
+        space = False
+    return [unit for text, space_before in pieces for unit in _hard_split(text, space_before)]
+
+
+# --- laying out cues ----------------------------------------------------------------------------------------
+
+
+def _fits(units: list[_Unit], budget: float) -> bool:
+    """True when `units` can be said within the cue's time budget and set in at most two lines.
+
+    Filling the first line as far as it goes is enough to decide: a shorter first line only makes the
+    second one longer.
+    """
+    if _spoken(units) > budget:
+        return False
+    used, first = 0, 0
+    for index, unit in enumerate(units):
+        used += unit.width + (1 if index and unit.space_before else 0)
+        if used > LINE_COLUMNS:
+            break
+        first = index + 1
+    return first > 0 and _line_width(units[first:]) <= LINE_COLUMNS
+
+
+def _clause_cut(units: list[_Unit], capacity: float) -> int:
+    """Where to end a full cue: after the last clause punctuation that leaves no stub, else after all."""
+    for cut in range(len(units), 0, -1):
+        if units[cut - 1].ends_clause and _spoken(units[:cut]) >= MIN_CLAUSE_SHARE * capacity:
+            return cut
+    return len(units)
+
+
+def _pack(units: list[_Unit], budget: float) -> list[list[_Unit]]:
+    """Greedily fill cues, breaking at punctuation where possible; a lone unit is a cue even if too long."""
+    capacity = min(budget, 2 * LINE_COLUMNS)
+    cues: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    for unit in units:
+        if current and not _fits(current + [unit], budget):
+            cut = _clause_cut(current, capacity)
+            cues.append(current[:cut])
+            current = current[cut:]
+            if current and not _fits(current + [unit], budget):
+                cues.append(current)
+                current = []
+        current.append(unit)
+    if current:
+        cues.append(current)
+    return cues
+
+
+def _line_text(units: list[_Unit]) -> str:
+    return "".join((" " if u.space_before and i else "") + u.text for i, u in enumerate(units))
+
+
+def _cue_text(units: list[_Unit]) -> str:
+    """One line if it fits, else the two-line split with the most even lines, a clause end counting extra."""
+    if _line_width(units) <= LINE_COLUMNS:
+        return _line_text(units)
+    splits = [
+        (max(_line_width(units[:k]), _line_width(units[k:])) - (8 if units[k - 1].ends_clause else 0), k)
+        for k in range(1, len(units))
+        if _line_width(units[:k]) <= LINE_COLUMNS and _line_width(units[k:]) <= LINE_COLUMNS
+    ]
+    _, k = min(splits)
+    return _line_text(units[:k]) + "\n" + _line_text(units[k:])
+
+
+def _durations(weights: list[int], span: float) -> list[float]:
+    """Split `span` in proportion to `weights`, raising short shares to `MIN_CUE_MS` when the span allows.
+
+    Each round fixes the shares that fell under the minimum and shares the rest among the others, which
+    only shrinks them, so no cue grows past what the packing allowed.
+    """
+    if MIN_CUE_MS * len(weights) > span:
+        return [span * w / sum(weights) for w in weights]
+    floored: set[int] = set()
+    while True:
+        free = span - MIN_CUE_MS * len(floored)
+        rest = sum(w for i, w in enumerate(weights) if i not in floored)
+        shares = [MIN_CUE_MS if i in floored else free * w / rest for i, w in enumerate(weights)]
+        short = {i for i, share in enumerate(shares) if i not in floored and share < MIN_CUE_MS}
+        if not short:
+            return shares
+        floored |= short
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: start and end in milliseconds, text of one or two lines."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+def _segment_cues(segment: Segment) -> list[Cue]:
+    units = _units(segment.text)
+    if not units:
+        return []
+    start = round(segment.start * 1000)
+    span = max(0, round(segment.end * 1000) - start)
+    budget = MAX_CUE_MS * _spoken(units) / span if span else math.inf
+    groups = _pack(units, budget)
+    cues = []
+    at = float(start)
+    for group, duration in zip(groups, _durations([max(1, _spoken(g)) for g in groups], span), strict=True):
+        begin = round(at)
+        at += duration
+        cues.append(Cue(begin, min(round(at), begin + MAX_CUE_MS), _cue_text(group)))
+    return cues
+
+
+def _settle(cues: list[Cue]) -> list[Cue]:
+    """Make times monotonic and non-overlapping, and give cues under the minimum the silence after them."""
+    settled: list[Cue] = []
+    for i, cue in enumerate(cues):
+        start = max(cue.start_ms, settled[-1].end_ms if settled else 0)
+        following = cues[i + 1].start_ms if i + 1 < len(cues) else math.inf
+        end = max(cue.end_ms, min(start + MIN_CUE_MS, following), start + 1)
+        settled.append(Cue(start, min(end, start + MAX_CUE_MS), cue.text))
+    return settled
+
+
+def subtitle_cues(transcript: Transcript) -> list[Cue]:
+    """The transcript laid out as subtitles under the rules in the module docstring."""
+    return _settle([cue for segment in transcript.segments for cue in _segment_cues(segment)])
+
+
+# --- formats ------------------------------------------------------------------------------------------------
+
+
+def _timestamp(ms: int, separator: str) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+
+
+def _blocks(cues: Iterable[Cue], separator: str, escape) -> list[str]:
+    return [
+        f"{_timestamp(c.start_ms, separator)} --> {_timestamp(c.end_ms, separator)}\n{escape(c.text)}\n"
+        for c in cues
+    ]
+
+
+def to_srt(transcript: Transcript) -> str:
+    blocks = _blocks(subtitle_cues(transcript), ",", lambda text: text)
+    return "\n".join(f"{index}\n{block}" for index, block in enumerate(blocks, start=1))
+
+
+def _vtt_escape(text: str) -> str:
+    """WebVTT cue text is markup: a literal <, > or & must be an entity (this also defuses "-->")."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(transcript: Transcript) -> str:
+    return "\n".join(["WEBVTT\n", *_blocks(subtitle_cues(transcript), ".", _vtt_escape)])
+
+
+def to_json(transcript: Transcript) -> str:
+    verdict = transcript.verdict
+    document = {
+        "language": {
+            "code": verdict.code,
+            "name": verdict.language_name,
+            "dialect": verdict.dialect,
+            "confidence": round(verdict.confidence, 4),
+            "accepted": verdict.accepted,
+        },
+        "forced_language": transcript.forced_language,
+        "duration_s": round(transcript.duration_s, 3),
+        "text": transcript.text,
+        "segments": [
+            {
+                "start": round(s.start, 3),
+                "end": round(s.end, 3),
+                "text": s.text,
+                "language": s.language,
+                "repetition_trimmed": s.repetition_trimmed,
+            }
+            for s in transcript.segments
+        ],
+        "timings": {name: round(seconds, 3) for name, seconds in transcript.timings.items()},
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def to_txt(transcript: Transcript) -> str:
+    text = transcript.text
+    return text + "\n" if text else ""
+
+
+_RENDER = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}
+
+
+def export(transcript: Transcript, fmt: Format) -> str:
+    """The transcript in `fmt` (see `FORMATS` for each one's MIME type and file extension)."""
+    if fmt not in _RENDER:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMAT_NAMES)}")
+    return _RENDER[fmt](transcript)
