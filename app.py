@@ -15,11 +15,13 @@ import streamlit as st
 
 from asr.engine import EngineLoader
 from asr.errors import UserFacingError
+from asr.export import FORMAT_NAMES, FORMATS, export
 from asr.i18n import t
 from asr.job import JobEvent, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import MODEL_ENV, configured_model, download_command
 from asr.transcribe import TranscribeOptions
+from asr.transcript import Transcript
 from cleanup import release_session
 from privacy import guard
 from privacy.logs import register_sensitive, sensitive, unregister_sensitive
@@ -42,6 +44,7 @@ class CardResult:
     error_params: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     kept_wav: str | None = None
+    transcript: Transcript | None = None
     removal_seconds: float | None = None
     seconds: float = 0.0
 
@@ -197,6 +200,7 @@ def run_one(
             status.update(label=t(result.error.code, lang, **card.error_params), state="error")
             return card
         transcript = result.transcript
+        card.transcript = transcript
         card.text = transcript.text
         card.verdict = transcript.verdict.label(lang)
         card.verdict_seconds = transcript.verdict.seconds
@@ -231,16 +235,15 @@ def show_card(index: int, card: CardResult, lang: str) -> None:
             f"**{card.verdict}**{forced}<span style='color:gray'>{timing}</span>", unsafe_allow_html=True
         )
         st.text_area(t("ui_transcript", lang), card.text, height=200, key=f"text_{index}")
-        left, right = st.columns(2)
-        with left:
-            copy_button(card.text, lang)
-        with right:
-            st.download_button(
-                t("ui_download_txt", lang),
-                data=card.text.encode("utf-8"),
-                file_name="transcript.txt",
-                mime="text/plain",
-                key=f"dl_{index}",
+        copy_button(card.text, lang)
+        for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
+            info = FORMATS[fmt]
+            column.download_button(
+                t("ui_download", lang, ext=info.extension),
+                data=export(card.transcript, fmt).encode("utf-8"),
+                file_name=f"transcript.{info.extension}",
+                mime=info.mime,
+                key=f"dl_{fmt}_{index}",
             )
 
 

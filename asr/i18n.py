@@ -153,7 +153,7 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_transcript": {"zh": "转写结果", "en": "Transcript"},
     "ui_copy": {"zh": "复制文本", "en": "Copy text"},
     "ui_copied": {"zh": "已复制 ✓", "en": "Copied ✓"},
-    "ui_download_txt": {"zh": "下载 .txt", "en": "Download .txt"},
+    "ui_download": {"zh": "下载 .{ext}", "en": "Download .{ext}"},
     "ui_override_language": {"zh": "仍要转写时使用的语言", "en": "Language to use anyway"},
     "ui_transcribe_anyway": {"zh": "仍然转写", "en": "Transcribe anyway"},
     # --- command line (asr.cli) ---------------------------------------------------------------------

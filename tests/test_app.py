@@ -56,8 +56,8 @@ def test_upload_gives_transcript_verdict_and_download(monkeypatch, english_check
     assert f"**{secret_name}**" in markdown
     assert any(m.startswith("**English en · 100%**") for m in markdown)
     assert [e.value for e in app.error] == [t("not_audio", "en")]
-    downloads = app.get("download_button")
-    assert len(downloads) == 1 and downloads[0].proto.label == t("ui_download_txt", "en")
+    labels = [d.proto.label for d in app.get("download_button")]
+    assert labels == [t("ui_download", "en", ext=ext) for ext in ("txt", "srt", "vtt", "json")]
     assert job_folders() == []
 
 
