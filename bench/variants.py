@@ -1,0 +1,175 @@
+"""The three things compared, each run in a fresh child process so load time and peak RSS are its own.
+
+(a) the seed article's recipe: FP16 weights, `device_map="auto"`, one `generate` over the whole recording;
+(b) the bare model in fp32: `apply_transcription_request` + one `generate` over the whole recording;
+(c) our pipeline: `run_job` end to end (decode, chunking, language ID, batches, cleanup).
+
+(a) and (b) start from already-decoded samples, so everything (c) does besides the model is its overhead.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
+
+import asr.transcribe as pipeline
+from asr.engine import SAMPLE_RATE, AsrEngine
+from asr.job import JobEvent, run_job
+from asr.transcribe import TranscribeOptions
+from bench.probe import Probe, children_peak_rss_mb, decoded_tokens, peak_rss_mb
+
+# Random weights never name a language, and the pipeline refuses a recording whose language it cannot tell;
+# the bench stands in this name for the missing tag so the whole recording is transcribed, as for real speech.
+ASSUMED_LANGUAGE = "English"
+VARIANTS = {"a": "seed fp16 auto", "b": "bare fp32", "c": "pipeline fp32"}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One measurement, as passed to the child process (JSON round trip)."""
+
+    variant: str
+    input_name: str
+    mp3: str
+    pcm: str  # .npy of decoded samples, for (a) and (b)
+    checkpoint: str
+    tokens_per_second: float
+    tag_tokens: int
+    batch_size: int | None
+    threads: int | None
+    repeat: int
+
+
+def run(spec: RunSpec) -> dict[str, Any]:
+    """Measure `spec` in this process and return its numbers."""
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
+    runner = {"a": _seed, "b": _bare, "c": _pipeline}[spec.variant]
+    result = runner(spec)
+    result.update(
+        variant=spec.variant,
+        input=spec.input_name,
+        repeat=spec.repeat,
+        threads=torch.get_num_threads(),
+        peak_rss_mb=peak_rss_mb(),
+        ffmpeg_peak_rss_mb=children_peak_rss_mb(),
+    )
+    result["rtf"] = result["total_s"] / result["audio_s"]
+    return result
+
+
+def _warm_up(model: torch.nn.Module, processor: Any) -> float:
+    """One tiny generate first: oneDNN primitive creation and allocator growth belong to no recording."""
+    started = time.perf_counter()
+    noise = np.random.default_rng(0).normal(0, 0.01, SAMPLE_RATE).astype(np.float32)
+    inputs = processor.apply_transcription_request(audio=[noise]).to(model.device, dtype=model.dtype)
+    with torch.inference_mode():
+        model.generate(**inputs, max_new_tokens=2, do_sample=False)
+    return time.perf_counter() - started
+
+
+def _whole_file(spec: RunSpec, dtype: torch.dtype, device_map: str | None) -> dict[str, Any]:
+    started = time.perf_counter()
+    processor = AutoProcessor.from_pretrained(spec.checkpoint, local_files_only=True)
+    model = Qwen3ASRForConditionalGeneration.from_pretrained(
+        spec.checkpoint, dtype=dtype, device_map=device_map, local_files_only=True
+    ).eval()
+    load_s = time.perf_counter() - started
+    load_peak = peak_rss_mb()
+    warmup_s = _warm_up(model, processor)
+    probe = Probe(model, processor)
+    pcm = np.load(spec.pcm)
+    audio_s = len(pcm) / SAMPLE_RATE
+    budget = decoded_tokens(audio_s, spec.tokens_per_second, spec.tag_tokens)
+    started = time.perf_counter()
+    inputs = processor.apply_transcription_request(audio=[pcm]).to(model.device, dtype=model.dtype)
+    with torch.inference_mode():
+        model.generate(**inputs, max_new_tokens=budget, do_sample=False)
+    total_s = time.perf_counter() - started
+    return {
+        "audio_s": audio_s,
+        "load_s": load_s,
+        "load_peak_rss_mb": load_peak,
+        "warmup_s": warmup_s,
+        "total_s": total_s,
+        **probe.times.summary(),
+    }
+
+
+def _seed(spec: RunSpec) -> dict[str, Any]:
+    return _whole_file(spec, torch.float16, "auto")
+
+
+def _bare(spec: RunSpec) -> dict[str, Any]:
+    return _whole_file(spec, torch.float32, None)
+
+
+class _Timed:
+    """Wraps a module-level function of `asr.transcribe` to add up the time spent in it."""
+
+    def __init__(self, name: str):
+        self.seconds = 0.0
+        self._original = getattr(pipeline, name)
+        setattr(pipeline, name, self)
+
+    def __call__(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return self._original(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def fix_pipeline_length(engine: AsrEngine, tokens_per_second: float, tag_tokens: int) -> None:
+    """Make every engine call decode the bench's token budget for its longest chunk, and stand in a language
+    for the tag random weights never write. Bench-only: patches this engine instance, never `asr/`."""
+    original = engine.transcribe
+
+    def transcribe(audios, **kwargs):
+        seconds = max(len(a) for a in audios) / SAMPLE_RATE
+        kwargs["max_new_tokens"] = decoded_tokens(seconds, tokens_per_second, tag_tokens)
+        outputs = original(audios, **kwargs)
+        return [replace(o, language=o.language or ASSUMED_LANGUAGE) for o in outputs]
+
+    engine.transcribe = transcribe
+
+
+def _pipeline(spec: RunSpec) -> dict[str, Any]:
+    engine = AsrEngine.load(spec.checkpoint)
+    load_peak = peak_rss_mb()
+    warmup_s = _warm_up(engine.model, engine.processor)
+    probe = Probe(engine.model, engine.processor)
+    fix_pipeline_length(engine, spec.tokens_per_second, spec.tag_tokens)
+    plan, pcm = _Timed("plan_chunks"), _Timed("load_pcm")
+    events: dict[str, float] = {}
+
+    def on_event(event: JobEvent) -> None:
+        events.setdefault(event.stage, time.perf_counter())
+
+    started = time.perf_counter()
+    result = run_job(Path(spec.mp3), engine, TranscribeOptions(batch_size=spec.batch_size), on_event)
+    ended = time.perf_counter()
+    if result.error is not None:
+        raise RuntimeError(f"pipeline job failed: {result.error.code}")
+    transcript = result.transcript
+    return {
+        "audio_s": transcript.duration_s,
+        "load_s": engine.load_seconds,
+        "load_peak_rss_mb": load_peak,
+        "warmup_s": warmup_s,
+        "total_s": ended - started,
+        "audio_decode_s": result.decode_seconds,
+        "verdict_s": transcript.verdict.seconds,
+        "chunk_plan_s": plan.seconds,
+        "load_pcm_s": pcm.seconds,
+        "chunks": len(transcript.segments),
+        "cleanup_s": ended - events["cleaning"],
+        "removal_s": result.workspace.removal_seconds,
+        **probe.times.summary(),
+    }
