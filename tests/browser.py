@@ -1,0 +1,282 @@
+"""Real-browser harness: the app started by the README command under strace, driven by Debian's Chromium.
+
+The server side reuses tests/test_privacy.py's helpers (free port, health probe, strace command line, the
+strace parser `outbound` and its `Server` with SIGTERM-the-Python-not-strace `stop`); this module only adds a
+captured server log, the README start command with the env a test needs, and browser-side plumbing:
+a request recorder, and small page actions (upload, remove, transcribe, wait for a card).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from asr.i18n import t
+from cleanup.root import JOB_PREFIX, PROC_PREFIX
+from tests.test_privacy import REPO, STRACE, Server, free_port, http_status, outbound, strace_cmd
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 60_000  # the longest any single browser wait may take
+LOCAL_SCHEMES = frozenset({"data", "blob", "about"})
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1"})
+UI = "en"  # the browser runs with locale en-US, so the page speaks English
+
+
+def require(present: bool, what: str) -> None:
+    """Skip when a tool is missing on a developer machine; on CI (CI=true) a missing tool is a failure."""
+    if present:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required on CI")
+    pytest.skip(f"{what} not installed")
+
+
+def require_browser_tools() -> None:
+    require(CHROMIUM.exists(), str(CHROMIUM))
+    require(STRACE is not None, "strace")
+
+
+# --- the server ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AppServer(Server):
+    """`python -m privacy --server.port N` under `strace -f`, its stdout+stderr captured in `log`."""
+
+    log: Path = field(default=Path())
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    def job_folders(self) -> list[Path]:
+        return sorted(path for path in self.root.glob(f"{PROC_PREFIX}*/{JOB_PREFIX}*"))
+
+    def leftovers(self) -> list[Path]:
+        """Anything under the temp root but the process folders themselves: job folders, spools, strays."""
+        return sorted(
+            path
+            for path in self.root.rglob("*")
+            if not (path.parent == self.root and path.name.startswith(PROC_PREFIX) and path.is_dir())
+        )
+
+    def log_text(self) -> str:
+        return self.log.read_text("utf-8", "replace") if self.log.exists() else ""
+
+    def non_loopback(self) -> list[tuple[str, int]]:
+        """Destinations of the server's connect/sendto/sendmsg calls that leave the machine (or are DNS)."""
+        return outbound(self.trace)
+
+    def traced_calls(self) -> int:
+        """Lines strace wrote: the trace was live (the server answers the browser with sendto/sendmsg)."""
+        return len(self.trace.read_text().splitlines()) if self.trace.exists() else 0
+
+    def guard_events(self) -> list[dict]:
+        if not self.report.exists():
+            return []
+        return [json.loads(line) for line in self.report.read_text().splitlines() if line.strip()]
+
+    def guard_attempts(self) -> list[dict]:
+        """What the in-process guard saw besides its own 'installed' line: every non-local attempt."""
+        return [event for event in self.guard_events() if event["event"] != "installed"]
+
+    def kill(self) -> None:
+        """SIGKILL the app (not strace), as the OOM killer or a power cut would: no handler runs."""
+        if self.proc.poll() is None:
+            os.kill(self.python_pid(), signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    def wait_log(self, needle: str, count: int = 1, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.log_text().count(needle) < count:
+            if time.monotonic() > deadline:
+                pytest.fail(f"server log never showed {needle!r} x{count}")
+            time.sleep(0.05)
+
+
+def start_app(
+    tmp: Path,
+    model: Path,
+    *args: str,
+    root: Path | None = None,
+    name: str = "server",
+    env: dict[str, str] | None = None,
+) -> AppServer:
+    """Start the app exactly as the README says, plus the env a test needs; wait until it is healthy."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    home = tmp / f"{name}_home"
+    home.mkdir(exist_ok=True)
+    port = free_port()
+    root = root or tmp / "root"
+    trace, report, log = tmp / f"{name}_trace.txt", tmp / f"{name}_guard.jsonl", tmp / f"{name}.log"
+    full_env = {
+        **{k: v for k, v in os.environ.items() if k != "CLEANUP_DISABLED"},
+        "HOME": str(home),
+        "PYTHONPATH": str(REPO),
+        "ASR_MODEL": str(model),
+        "QWEN_ASR_TMP_ROOT": str(root),
+        "PRIVACY_GUARD_REPORT": str(report),
+        **(env or {}),
+    }
+    cmd = strace_cmd(trace, sys.executable, "-m", "privacy", "--server.port", str(port), *args)
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(cmd, cwd=tmp, env=full_env, stdout=sink, stderr=subprocess.STDOUT)
+    server = AppServer(proc=proc, port=port, trace=trace, root=root, report=report, log=log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited during startup:\n{server.log_text()[-2000:]}")
+        try:
+            if http_status(port, "/_stcore/health") == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    pytest.fail("server did not come up within 60 s")
+
+
+# --- the browser ----------------------------------------------------------------------------------------
+
+
+class Traffic:
+    """URLs every page of the recorded contexts asked for (HTTP, WebSocket): the 'nothing leaves' check."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.urls: list[str] = []
+
+    def record(self, context) -> None:
+        # The context-level event fires for every request of every page (and frame) in it: a superset of
+        # page.on("request"), so a popup or a later tab cannot slip past.
+        context.on("request", lambda request: self.urls.append(request.url))
+        context.on("page", lambda page: page.on("websocket", lambda ws: self.urls.append(ws.url)))
+
+    def is_local(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme in LOCAL_SCHEMES:
+            return True
+        return parts.hostname in LOCAL_HOSTS and parts.port == self.port
+
+    def foreign(self) -> list[str]:
+        return [url for url in self.urls if not self.is_local(url)]
+
+
+def new_page(browser, traffic: Traffic):
+    """A fresh browser session (context): en-US, clipboard on, downloads accepted, every request recorded."""
+    context = browser.new_context(
+        locale="en-US",
+        permissions=["clipboard-read", "clipboard-write"],
+        accept_downloads=True,
+    )
+    context.set_default_timeout(WAIT_MS)
+    traffic.record(context)
+    return context.new_page()
+
+
+def open_app(browser, server: AppServer, traffic: Traffic):
+    page = new_page(browser, traffic)
+    page.goto(server.url)
+    wait_ready(page)
+    return page
+
+
+def wait_ready(page) -> None:
+    page.wait_for_selector("input[type=file]", state="attached", timeout=WAIT_MS)
+    transcribe_button(page).wait_for(timeout=WAIT_MS)
+
+
+def transcribe_button(page):
+    return page.get_by_role("button", name=t("ui_transcribe", UI), exact=True)
+
+
+def upload(page, path: Path) -> None:
+    """Pick a file in the uploader, as a user's file dialog would, and wait until the page accepted it."""
+    page.set_input_files("input[type=file]", str(path))
+    file_chip(page, path.name).wait_for(timeout=WAIT_MS)
+    wait_transcribe_enabled(page, True)
+
+
+def wait_transcribe_enabled(page, enabled: bool) -> None:
+    """The button is enabled only by a script run that saw an upload: the server-side state, not the DOM's."""
+    page.wait_for_function(
+        "([name, enabled]) => [...document.querySelectorAll('button')].some("
+        "b => b.innerText.trim() === name && b.disabled === !enabled)",
+        arg=[t("ui_transcribe", UI), enabled],
+        timeout=WAIT_MS,
+    )
+
+
+def file_chip(page, name: str):
+    """The uploader's chip for `name` (its visible text is shortened; its aria-label is "<name>, <size>")."""
+    return page.locator(f'[data-testid=stFileChip][aria-label^="{name},"]')
+
+
+def remove_uploads(page, names: Iterable[str]) -> None:
+    for name in names:
+        page.get_by_role("button", name=f"Remove {name}", exact=True).click()
+        file_chip(page, name).wait_for(state="detached", timeout=WAIT_MS)
+    wait_transcribe_enabled(page, False)
+
+
+def start_transcription(page) -> None:
+    transcribe_button(page).click()
+
+
+def card_title(page, name: str):
+    """The bold file name that heads a result card (drawn only once the job is over)."""
+    return page.locator("[data-testid=stMarkdownContainer] strong", has_text=name)
+
+
+def wait_error(page, name: str, code: str, **params: object) -> str:
+    """Wait for `name`'s card to show the one-sentence message for `code`; return the alert's text."""
+    card_title(page, name).first.wait_for(timeout=WAIT_MS)
+    alert = page.get_by_test_id("stAlert").filter(has_text=t(code, UI, **params))
+    alert.first.wait_for(timeout=WAIT_MS)
+    return alert.first.inner_text().strip()
+
+
+def transcript_box(page):
+    return page.get_by_label(t("ui_transcript", UI), exact=True)
+
+
+def wait_transcript(page, name: str) -> str:
+    card_title(page, name).first.wait_for(timeout=WAIT_MS)
+    box = transcript_box(page)
+    box.wait_for(timeout=WAIT_MS)
+    return box.input_value()
+
+
+def wait_for_job_folder(server: AppServer, timeout: float = 30) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while not (found := server.job_folders()):
+        if time.monotonic() > deadline:
+            pytest.fail("no job folder appeared: the job never started")
+        time.sleep(0.02)
+    return found
+
+
+def wait_no_job_folder(server: AppServer, timeout: float = 15) -> list[Path]:
+    """Poll until the temp root holds no job folder (or time runs out); return what is left."""
+    deadline = time.monotonic() + timeout
+    while (left := server.job_folders()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left

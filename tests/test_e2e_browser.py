@@ -1,0 +1,415 @@
+"""End to end in a real browser: the promises hold for a user who clicks through the actual page.
+
+Every server here is started with the README command, `python -m privacy --server.port N`, with
+ASR_MODEL pointing at the tiny offline checkpoint that answers "hello world" (tests/fixtures_model.py),
+its own QWEN_ASR_TMP_ROOT and PRIVACY_GUARD_REPORT, stdout+stderr captured to a file, and the whole process
+tree under `strace -f -e trace=connect,sendto,sendmsg`.
+
+Proofs used, and why none can pass vacuously:
+* Browser side: every request of every page in the context is recorded (context.on("request"), a superset
+  of page.on("request"), plus WebSockets); anything but data:/blob:/about: or http(s)/ws to
+  localhost/127.0.0.1:<port> counts as leaving. Negative control: `test_recorder_sees_usage_stats_leave`.
+* Server side: the strace log, parsed by tests/test_privacy.py's `outbound` (AF_INET not 127.x, AF_INET6 not
+  ::1 / ::ffff:127.x, or anything to port 53). We also require the trace to be non-empty (the server's
+  replies to the browser are sendto/sendmsg calls), so a trace that recorded nothing fails. The parser's own
+  negative control is test_privacy.py::test_detector_catches_plain_streamlit_probing_out (plain Streamlit
+  without the launcher, i.e. the "dropped launcher" case: strace sees 8.8.8.8) and
+  test_unlocked_guard_records_and_reports_what_it_sees; they are not repeated here.
+* The in-process guard's report (PRIVACY_GUARD_REPORT) must hold only its "installed" line: present, so the
+  report was live, and nothing else, so the guard saw no non-local attempt.
+* Leftovers: `qwen_asr_*` job folders (and, stronger, any file) under the temp root, read from disk.
+* Logs: the captured stdout+stderr must not contain the transcript or any uploaded file's name.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from asr.i18n import t
+from cleanup.root import JOB_PREFIX, PROC_PREFIX
+from tests.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    UI,
+    AppServer,
+    Traffic,
+    card_title,
+    open_app,
+    remove_uploads,
+    require_browser_tools,
+    start_app,
+    start_transcription,
+    transcript_box,
+    upload,
+    wait_error,
+    wait_for_job_folder,
+    wait_no_job_folder,
+    wait_ready,
+    wait_transcript,
+)
+from tests.fixtures_audio import make_long_mp3
+
+pytestmark = pytest.mark.browser
+
+TRANSCRIPT = "hello world"  # what english_checkpoint says for any audio
+SECRET_NAME = "secret-client-meeting.mp3"
+VERDICT = re.compile("^" + re.escape(t("verdict_en", UI, pct=0)).replace("0", r"\d+") + "$")
+
+
+# --- fixtures -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    require_browser_tools()
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+        playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def uploads(
+    tmp_path_factory: pytest.TempPathFactory,
+    speech_files: dict[tuple[str, str], Path],
+    speech_wavs: dict[str, Path],
+) -> dict[str, Path]:
+    """User files with distinctive names (a name in a log is attributable); long ones for mid-job tests."""
+    folder = tmp_path_factory.mktemp("uploads")
+    files = {"secret": folder / SECRET_NAME, "other": folder / "quarterly-board-review.mp3"}
+    for path in files.values():
+        shutil.copy(speech_files[("en", "mp3")], path)
+    files["long"] = make_long_mp3(speech_wavs["en"], folder / "long-deposition-recording.mp3", 600)
+    files["alpha"] = make_long_mp3(speech_wavs["en"], folder / "alpha-session-notes.mp3", 60)
+    return files
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory, english_checkpoint: Path) -> Iterator[AppServer]:
+    """One server for the tests that do not kill it; every name uploaded to it is checked against its log."""
+    require_browser_tools()
+    server = start_app(tmp_path_factory.mktemp("app"), english_checkpoint)
+    server.uploaded_names = []  # type: ignore[attr-defined]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def traffic(app: AppServer) -> Traffic:
+    return Traffic(app.port)
+
+
+def _names(server: AppServer) -> list[str]:
+    return server.uploaded_names  # type: ignore[attr-defined]
+
+
+def bold_texts(page) -> list[str]:
+    return page.locator("[data-testid=stMarkdownContainer] strong").all_inner_texts()
+
+
+def log_hits(server: AppServer, *extra: str) -> list[str]:
+    """Transcript text or uploaded file names (with and without extension) found in the server's log."""
+    log = server.log_text()
+    needles = {TRANSCRIPT, *extra}
+    for name in _names(server):
+        needles |= {name, Path(name).stem}
+    return sorted(needle for needle in needles if needle in log)
+
+
+def assert_nothing_left_the_machine(server: AppServer, traffic: Traffic) -> None:
+    assert traffic.urls, "the recorder saw no request at all: it was not attached"
+    assert traffic.foreign() == [], "the page requested a host other than the app's own"
+    assert server.traced_calls() > 0, "strace recorded nothing: the trace was not live"
+    assert server.non_loopback() == [], "the server connected/sent to a non-loopback address"
+    events = server.guard_events()
+    assert events and events[0]["event"] == "installed", "guard report missing: it was not live"
+    assert server.guard_attempts() == [], "the in-process guard saw a non-local attempt"
+
+
+# --- 1. the full user journey ----------------------------------------------------------------------------
+
+
+def test_full_journey_transcribes_copies_downloads_and_leaves_nothing(
+    chromium, app: AppServer, traffic: Traffic, uploads: dict[str, Path]
+) -> None:
+    """Upload -> Transcribe -> transcript, verdict, clipboard and .txt all 'hello world'; then the proofs:
+    0 foreign page requests, 0 non-loopback connects/sends (strace), empty guard report, 0 job folders,
+    and neither the transcript nor the file name in the server's stdout+stderr."""
+    page = open_app(chromium, app, traffic)
+    upload(page, uploads["secret"])
+    _names(app).append(SECRET_NAME)
+    start_transcription(page)
+
+    assert wait_transcript(page, SECRET_NAME) == TRANSCRIPT
+    verdicts = [text.strip() for text in bold_texts(page)]
+    assert any(VERDICT.match(text) for text in verdicts), verdicts
+
+    page.frame_locator("iframe").locator("button#copy").click()
+    page.frame_locator("iframe").get_by_text(t("ui_copied", UI)).wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == TRANSCRIPT
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name=t("ui_download", UI, ext="txt"), exact=True).click()
+    assert download.value.suggested_filename == "transcript.txt"
+    # The .txt export ends its one line with a newline (asr.export.to_txt); the line itself is exact.
+    assert Path(download.value.path()).read_text("utf-8").splitlines() == [TRANSCRIPT]
+    page.context.close()
+
+    assert_nothing_left_the_machine(app, traffic)
+    assert app.job_folders() == []
+    assert app.leftovers() == [], "nothing at all (job folder, upload spool) outlives the job"
+    assert log_hits(app) == []
+
+
+# --- 2. negative control: the recorder does see a request leave ----------------------------------------
+
+
+def test_recorder_sees_usage_stats_leave(chromium, tmp_path: Path, english_checkpoint: Path) -> None:
+    """Same page, same launcher, but `--browser.gatherUsageStats true`: the page then fetches Streamlit's
+    metrics config from data.streamlit.io (it cannot connect here; the attempt is what gets recorded).
+    The "dropped launcher" control for the server side is test_privacy.py::
+    test_detector_catches_plain_streamlit_probing_out and is not duplicated."""
+    server = start_app(tmp_path, english_checkpoint, "--browser.gatherUsageStats", "true")
+    try:
+        traffic = Traffic(server.port)
+        page = open_app(chromium, server, traffic)
+        deadline = time.monotonic() + 20
+        while not traffic.foreign() and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        page.context.close()
+    finally:
+        server.stop()
+    hosts = {url.split("/")[2] for url in traffic.foreign()}
+    assert "data.streamlit.io" in hosts, traffic.foreign()
+
+
+# --- 3. no leftovers across many jobs, reloads, closed tabs, signals ----------------------------------
+
+
+def test_many_jobs_in_one_session_each_message_and_no_leftover(
+    chromium,
+    app: AppServer,
+    traffic: Traffic,
+    uploads: dict[str, Path],
+    empty_upload: Path,
+    text_as_mp3: Path,
+    digital_silence_wav: Path,
+    hls_attack,
+) -> None:
+    """Good, empty, text-as-mp3, silence, HLS-as-mp3 in turn in one tab: each card shows exactly its one
+    sentence (asr.i18n, en) and after each job the temp root holds no job folder and no file."""
+    page = open_app(chromium, app, traffic)
+    cases = [
+        (uploads["other"], None),
+        (empty_upload, "empty_file"),
+        (text_as_mp3, "not_audio"),
+        (digital_silence_wav, "no_speech"),
+        (hls_attack.as_mp3, "unsupported_container"),
+    ]
+    previous = None
+    for path, code in cases:
+        if previous is not None:
+            remove_uploads(page, [previous.name])
+        upload(page, path)
+        _names(app).append(path.name)
+        start_transcription(page)
+        if code is None:
+            assert wait_transcript(page, path.name) == TRANSCRIPT
+        else:
+            assert wait_error(page, path.name, code) == t(code, UI), path.name
+        assert app.job_folders() == [], f"job folder left after {path.name}"
+        assert app.leftovers() == [], f"file left after {path.name}"
+        previous = path
+    page.context.close()
+    assert_nothing_left_the_machine(app, traffic)
+    assert log_hits(app, hls_attack.secret.decode()) == []
+
+
+@pytest.mark.parametrize("action", ["reload", "close_tab"])
+def test_leaving_mid_job_leaves_nothing(
+    chromium, app: AppServer, traffic: Traffic, uploads: dict[str, Path], action: str
+) -> None:
+    """Start a 10-minute file, then reload (a new session) or close the tab while its job folder exists:
+    the abandoned job is stopped and its folder removed within a few seconds."""
+    page = open_app(chromium, app, traffic)
+    upload(page, uploads["long"])
+    _names(app).append(uploads["long"].name)
+    start_transcription(page)
+    assert wait_for_job_folder(app), "the job was running when we left"
+    if action == "reload":
+        page.reload()
+        wait_ready(page)
+    else:
+        page.close()
+    assert wait_no_job_folder(app, timeout=15) == []
+    assert app.leftovers() == []
+    if action == "reload":
+        assert card_title(page, uploads["long"].name).count() == 0, "a new session starts empty"
+    page.context.close()
+    assert_nothing_left_the_machine(app, traffic)
+
+
+# --- 5. two sessions at once ----------------------------------------------------------------------------
+
+
+def test_two_sessions_at_once_get_their_own_results_and_folders(
+    chromium, app: AppServer, traffic: Traffic, uploads: dict[str, Path]
+) -> None:
+    """Two browser contexts upload different files and press Transcribe together. The jobs overlap (two job
+    folders exist at the same moment, so each used its own), each page shows its own file's card and its own
+    transcript (the 60 s file gives one "hello world" per chunk, the 3 s file exactly one), and both folders
+    are gone afterwards."""
+    created_before = app.log_text().count("Job folder created")
+    first, second = open_app(chromium, app, traffic), open_app(chromium, app, traffic)
+    mine = {first: uploads["alpha"], second: uploads["other"]}
+    for page, path in mine.items():
+        upload(page, path)
+        _names(app).append(path.name)
+    for page in mine:
+        start_transcription(page)
+
+    most_at_once, seen = 0, set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        folders = app.job_folders()
+        most_at_once = max(most_at_once, len(folders))
+        seen |= {folder.name for folder in folders}
+        if all(transcript_box(page).count() for page in mine):
+            break
+        time.sleep(0.02)
+    long_text, short_text = (wait_transcript(page, path.name) for page, path in mine.items())
+    assert short_text == TRANSCRIPT
+    assert re.fullmatch(f"{TRANSCRIPT}( {TRANSCRIPT})+", long_text), long_text
+    for page in mine:
+        other = next(p for q, p in mine.items() if q is not page)
+        assert card_title(page, other.name).count() == 0, "a session shows another session's result"
+    assert most_at_once == 2 and len(seen) == 2, (most_at_once, seen)
+    assert app.log_text().count("Job folder created") - created_before == 2
+    assert wait_no_job_folder(app) == []
+    assert app.leftovers() == []
+    for page in mine:
+        page.context.close()
+    assert_nothing_left_the_machine(app, traffic)
+
+
+# --- 6. logs --------------------------------------------------------------------------------------------
+
+
+def test_server_log_holds_no_transcript_and_no_file_name(
+    chromium, app: AppServer, traffic: Traffic, uploads: dict[str, Path]
+) -> None:
+    """After a full job (and whatever other tests ran on this server), stdout+stderr of the server contain
+    neither "hello world" nor any uploaded file's name, with or without its extension. Non-vacuous: the log
+    does record each job (its fixed event lines are there)."""
+    page = open_app(chromium, app, traffic)
+    upload(page, uploads["secret"])
+    _names(app).append(SECRET_NAME)
+    start_transcription(page)
+    assert wait_transcript(page, SECRET_NAME) == TRANSCRIPT
+    page.context.close()
+    log = app.log_text()
+    assert "Job folder created" in log and "Job folder removed" in log, "the log captured the job"
+    assert log_hits(app) == [], "transcript or file name in the server log"
+
+
+# --- 3 (cont). signals ----------------------------------------------------------------------------------
+
+
+def test_sigterm_mid_job_leaves_an_empty_temp_root(
+    chromium, tmp_path: Path, english_checkpoint: Path, uploads: dict[str, Path]
+) -> None:
+    """SIGTERM (service stop / Ctrl+C) while a job holds its folder: the process exits and the temp root is
+    empty (no job folder, no process folder)."""
+    server = start_app(tmp_path, english_checkpoint)
+    try:
+        traffic = Traffic(server.port)
+        page = open_app(chromium, server, traffic)
+        upload(page, uploads["long"])
+        start_transcription(page)
+        wait_for_job_folder(server)
+        server.stop()
+        page.context.close()
+    finally:
+        server.stop()
+    assert server.proc.returncode is not None
+    assert list(server.root.iterdir()) == []
+    assert traffic.foreign() == [] and server.non_loopback() == []
+
+
+def test_sigkill_mid_job_then_restart_sweeps_the_dead_process_folder(
+    chromium, tmp_path: Path, english_checkpoint: Path, uploads: dict[str, Path]
+) -> None:
+    """SIGKILL mid-job leaves a stale job folder (no handler can run, so we check it is really there); the
+    next start on the same temp root removes the dead process's folder before serving anyone."""
+    root = tmp_path / "root"
+    first = start_app(tmp_path, english_checkpoint, root=root, name="first")
+    try:
+        page = open_app(chromium, first, Traffic(first.port))
+        upload(page, uploads["long"])
+        start_transcription(page)
+        wait_for_job_folder(first)
+        first.wait_log("Recognition started")  # ffmpeg is done: nothing but the killed process wrote there
+        dead_pid = first.python_pid()
+        first.kill()
+        page.context.close()
+    finally:
+        first.stop()
+    stale = first.job_folders()
+    assert len(stale) == 1 and stale[0].parent.name.startswith(f"{PROC_PREFIX}{dead_pid}_"), stale
+
+    second = start_app(tmp_path, english_checkpoint, root=root, name="second")
+    try:
+        assert not stale[0].parent.exists(), "the dead process's folder survived the startup sweep"
+        assert second.job_folders() == []
+        assert [p.name for p in root.iterdir()] == [f"{PROC_PREFIX}{second.python_pid()}_{_start(second)}"]
+        assert "Orphan sweep: 1 removed" in second.log_text()
+    finally:
+        second.stop()
+    assert list(root.iterdir()) == []
+
+
+def _start(server: AppServer) -> str:
+    raw = Path(f"/proc/{server.python_pid()}/stat").read_text()
+    return raw.rsplit(")", 1)[1].split()[19]
+
+
+# --- 4. CLEANUP_DISABLED=1 ------------------------------------------------------------------------------
+
+
+def test_cleanup_disabled_keeps_exactly_one_folder_and_shows_its_path(
+    chromium, tmp_path: Path, english_checkpoint: Path, uploads: dict[str, Path]
+) -> None:
+    """With CLEANUP_DISABLED=1 a job keeps exactly one folder holding audio_wav.wav, and the page's grey
+    caption names that file. The test removes the kept folder itself at the end."""
+    server = start_app(tmp_path, english_checkpoint, env={"CLEANUP_DISABLED": "1"})
+    try:
+        traffic = Traffic(server.port)
+        page = open_app(chromium, server, traffic)
+        upload(page, uploads["secret"])
+        start_transcription(page)
+        assert wait_transcript(page, SECRET_NAME) == TRANSCRIPT
+        kept = server.job_folders()
+        assert len(kept) == 1 and kept[0].name.startswith(JOB_PREFIX), kept
+        wav = kept[0] / "audio_wav.wav"
+        assert wav.is_file() and wav.stat().st_size > 0
+        caption = page.get_by_test_id("stCaptionContainer").filter(
+            has_text=t("ui_kept_path", UI, path="").strip()
+        )
+        assert caption.inner_text().strip() == t("ui_kept_path", UI, path=str(wav))
+        page.context.close()
+        assert traffic.foreign() == []
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
+    assert not server.root.exists()
