@@ -40,6 +40,7 @@ from tests.browser import (
     AppServer,
     Traffic,
     card_title,
+    new_page,
     open_app,
     remove_uploads,
     require_browser_tools,
@@ -128,6 +129,13 @@ def log_hits(server: AppServer, *extra: str) -> list[str]:
 
 
 def assert_nothing_left_the_machine(server: AppServer, traffic: Traffic) -> None:
+    # The counts, for `pytest -rP` / `-s` reports; the assertions below are what decides.
+    print(
+        f"e2e: page requests {len(traffic.urls)}, to other hosts {len(traffic.foreign())}; "
+        f"strace calls {server.traced_calls()}, non-loopback {len(server.non_loopback())}; "
+        f"guard attempts {len(server.guard_attempts())}; job folders {len(server.job_folders())}, "
+        f"leftovers {len(server.leftovers())}; log hits {len(log_hits(server))}"
+    )
     assert traffic.urls, "the recorder saw no request at all: it was not attached"
     assert traffic.foreign() == [], "the page requested a host other than the app's own"
     assert server.traced_calls() > 0, "strace recorded nothing: the trace was not live"
@@ -183,8 +191,9 @@ def test_recorder_sees_usage_stats_leave(chromium, tmp_path: Path, english_check
     server = start_app(tmp_path, english_checkpoint, "--browser.gatherUsageStats", "true")
     try:
         traffic = Traffic(server.port)
-        page = open_app(chromium, server, traffic)
-        deadline = time.monotonic() + 20
+        page = new_page(chromium, traffic)
+        page.goto(server.url)
+        deadline = time.monotonic() + 30
         while not traffic.foreign() and time.monotonic() < deadline:
             page.wait_for_timeout(100)
         page.context.close()
@@ -326,57 +335,49 @@ def test_server_log_holds_no_transcript_and_no_file_name(
 # --- 3 (cont). signals ----------------------------------------------------------------------------------
 
 
-def test_sigterm_mid_job_leaves_an_empty_temp_root(
-    chromium, tmp_path: Path, english_checkpoint: Path, uploads: dict[str, Path]
-) -> None:
-    """SIGTERM (service stop / Ctrl+C) while a job holds its folder: the process exits and the temp root is
-    empty (no job folder, no process folder)."""
-    server = start_app(tmp_path, english_checkpoint)
-    try:
-        traffic = Traffic(server.port)
-        page = open_app(chromium, server, traffic)
-        upload(page, uploads["long"])
-        start_transcription(page)
-        wait_for_job_folder(server)
-        server.stop()
-        page.context.close()
-    finally:
-        server.stop()
-    assert server.proc.returncode is not None
-    assert list(server.root.iterdir()) == []
-    assert traffic.foreign() == [] and server.non_loopback() == []
+def start_long_job(chromium, server: AppServer, long_file: Path) -> Traffic:
+    """Open the page, start the 10-minute file, return once its job folder exists (the job is running)."""
+    traffic = Traffic(server.port)
+    page = open_app(chromium, server, traffic)
+    upload(page, long_file)
+    start_transcription(page)
+    wait_for_job_folder(server)
+    return traffic
 
 
-def test_sigkill_mid_job_then_restart_sweeps_the_dead_process_folder(
+def test_sigkill_leaves_a_folder_the_restart_sweeps_and_sigterm_leaves_nothing(
     chromium, tmp_path: Path, english_checkpoint: Path, uploads: dict[str, Path]
 ) -> None:
-    """SIGKILL mid-job leaves a stale job folder (no handler can run, so we check it is really there); the
-    next start on the same temp root removes the dead process's folder before serving anyone."""
+    """1) SIGKILL mid-job (OOM killer, power cut): no handler runs, so the job folder really stays behind.
+    2) The next start on the same temp root sweeps the dead process's folder before serving anyone.
+    3) SIGTERM (service stop / Ctrl+C) on that server mid-job: it exits and the temp root is empty, no job
+    folder and no process folder. One test, so the restarted server is also the one stopped by SIGTERM."""
     root = tmp_path / "root"
     first = start_app(tmp_path, english_checkpoint, root=root, name="first")
     try:
-        page = open_app(chromium, first, Traffic(first.port))
-        upload(page, uploads["long"])
-        start_transcription(page)
-        wait_for_job_folder(first)
-        first.wait_log("Recognition started")  # ffmpeg is done: nothing but the killed process wrote there
+        first_traffic = start_long_job(chromium, first, uploads["long"])
+        first.wait_log("Recognition started")  # ffmpeg is done: only the killed process wrote there
         dead_pid = first.python_pid()
         first.kill()
-        page.context.close()
     finally:
         first.stop()
     stale = first.job_folders()
     assert len(stale) == 1 and stale[0].parent.name.startswith(f"{PROC_PREFIX}{dead_pid}_"), stale
+    assert (stale[0] / "audio_wav.wav").exists(), "the killed job's decoded audio is on disk"
 
     second = start_app(tmp_path, english_checkpoint, root=root, name="second")
     try:
         assert not stale[0].parent.exists(), "the dead process's folder survived the startup sweep"
-        assert second.job_folders() == []
         assert [p.name for p in root.iterdir()] == [f"{PROC_PREFIX}{second.python_pid()}_{_start(second)}"]
         assert "Orphan sweep: 1 removed" in second.log_text()
+        second_traffic = start_long_job(chromium, second, uploads["long"])
+        second.stop()
+        assert second.proc.returncode == 0, "SIGTERM is a clean exit"
     finally:
         second.stop()
-    assert list(root.iterdir()) == []
+    assert list(root.iterdir()) == [], "SIGTERM mid-job left something in the temp root"
+    for server, traffic in ((first, first_traffic), (second, second_traffic)):
+        assert traffic.foreign() == [] and server.non_loopback() == [] and server.guard_attempts() == []
 
 
 def _start(server: AppServer) -> str:
