@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="interleaved (a)/(b)/(c) timings (the default)")
     run.add_argument("--inputs", default="30s,10min", help="comma-separated lengths, e.g. 30s,10min")
-    run.add_argument("--variants", default="abc", help="subset of a, b, c")
+    run.add_argument("--variants", default="abc", help="subset of a, b, c ('' with --long: memory only)")
     run.add_argument("--repeats", type=int, default=3)
     run.add_argument("--tokens-per-second", type=float, default=3.5)
     run.add_argument("--tag-tokens", type=int, default=3, help="tokens of 'language X<asr_text>' per call")
@@ -91,9 +91,10 @@ def _run(args: argparse.Namespace) -> None:
         results += interleaved(groups)
     long_results = _long(args, root) if args.long else []
     print()
-    for name in names:
-        print(per_input_table(results, name), end="\n\n")
-    print(summary_table(results, names), end="\n\n")
+    if results:
+        for name in names:
+            print(per_input_table(results, name), end="\n\n")
+        print(summary_table(results, names), end="\n\n")
     if long_results:
         print(long_table(long_results), end="\n\n")
         print(long_estimate(long_results, results))

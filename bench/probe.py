@@ -20,11 +20,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def children_peak_rss_mb() -> float:
-    """Largest peak RSS among finished child processes (ffmpeg), which RUSAGE_SELF does not include."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
 def decoded_tokens(seconds: float, tokens_per_second: float, tag_tokens: int) -> int:
     """Tokens one `generate` call decodes for `seconds` of speech: the transcript plus its language tag."""
     return tag_tokens + max(1, round(seconds * tokens_per_second))

@@ -93,15 +93,7 @@ def summary_table(results: list[Result], inputs: list[str]) -> str:
 
 def long_table(results: list[Result]) -> str:
     """The 3-hour memory run next to its short baseline, both on the tiny checkpoint."""
-    header = [
-        "input",
-        "audio decode (s)",
-        "chunk planning (s)",
-        "chunks",
-        "total (s)",
-        "peak RSS (MB)",
-        "ffmpeg peak RSS (MB)",
-    ]
+    header = ["input", "audio decode (s)", "chunk planning (s)", "chunks", "total (s)", "peak RSS (MB)"]
     rows = [
         [
             r["input"],
@@ -110,7 +102,6 @@ def long_table(results: list[Result]) -> str:
             f"{r['chunks']}",
             f"{r['total_s']:.1f}",
             f"{r['peak_rss_mb']:.0f}",
-            f"{r['ffmpeg_peak_rss_mb']:.0f}",
         ]
         for r in results
     ]

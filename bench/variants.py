@@ -22,7 +22,7 @@ import asr.transcribe as pipeline
 from asr.engine import SAMPLE_RATE, AsrEngine
 from asr.job import JobEvent, run_job
 from asr.transcribe import TranscribeOptions
-from bench.probe import Probe, children_peak_rss_mb, decoded_tokens, peak_rss_mb
+from bench.probe import Probe, decoded_tokens, peak_rss_mb
 
 # Random weights never name a language, and the pipeline refuses a recording whose language it cannot tell;
 # the bench stands in this name for the missing tag so the whole recording is transcribed, as for real speech.
@@ -58,7 +58,6 @@ def run(spec: RunSpec) -> dict[str, Any]:
         repeat=spec.repeat,
         threads=torch.get_num_threads(),
         peak_rss_mb=peak_rss_mb(),
-        ffmpeg_peak_rss_mb=children_peak_rss_mb(),
     )
     result["rtf"] = result["total_s"] / result["audio_s"]
     return result
