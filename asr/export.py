@@ -12,11 +12,15 @@ Subtitle layout (SRT and VTT share it):
   for, and still never more than 42 characters of any script.
 * Breaks go after clause punctuation (。，！？；、 .,!?;) when that does not leave a stub cue, else at a
   space (Latin) or between two characters (CJK). Closing punctuation stays on the line it closes.
-* Segments carry only chunk boundaries, so each cue gets a share of its segment's time in proportion to its
-  width (a Chinese character takes about as long to say as two Latin letters, which is what the column
-  count says too). Cues under 0.5 s are lengthened at the expense of longer ones in the same segment when
-  the segment has the time, or run on into the silence after it. Times are whole milliseconds, monotonic
-  and never overlapping.
+* A segment with word timestamps (`Segment.words`, from the forced aligner) times each cue from the first
+  word it holds to the last, and a cue is full once it spans 7 s of real speech. Without them segments
+  carry only chunk boundaries, so each cue gets a share of its segment's time in proportion to its width
+  (a Chinese character takes about as long to say as two Latin letters, which is what the column count
+  says too), and cues under 0.5 s are lengthened at the expense of longer ones in the same segment when the
+  segment has the time. Either way a cue still under 0.5 s runs on into the silence after it. Times are
+  whole milliseconds, monotonic and never overlapping.
+
+JSON gives each segment a `words` list (start, end, text) only when it has word timestamps.
 """
 
 from __future__ import annotations
@@ -24,11 +28,11 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
-from asr.transcript import Segment, Transcript
+from asr.transcript import Segment, Transcript, Word
 
 Format = Literal["txt", "srt", "vtt", "json"]
 FORMAT_NAMES: tuple[str, ...] = get_args(Format)
@@ -74,10 +78,15 @@ def _width(text: str) -> int:
 
 @dataclass(frozen=True)
 class _Unit:
-    """Text never split across lines: a Latin word or one CJK character, with the punctuation around it."""
+    """Text never split across lines: a Latin word or one CJK character, with the punctuation around it.
+
+    `start_ms`/`end_ms` are set only when the segment has word timestamps.
+    """
 
     text: str
     space_before: bool
+    start_ms: float = 0.0
+    end_ms: float = 0.0
 
     @property
     def width(self) -> int:
@@ -142,16 +151,56 @@ def _units(text: str) -> list[_Unit]:
     return [unit for text, space_before in pieces for unit in _hard_split(text, space_before)]
 
 
+# --- word timestamps ----------------------------------------------------------------------------------------
+
+
+def _aligned_chars(text: str) -> str:
+    """The characters the aligner keeps and times: letters (CJK included), digits and apostrophes."""
+    return "".join(char for char in text if char == "'" or unicodedata.category(char)[0] in "LN")
+
+
+def _timed(units: list[_Unit], words: tuple[Word, ...]) -> list[_Unit] | None:
+    """`units` with the times of the words they hold, or None when the words do not spell the same text.
+
+    Units and words split the text differently ("3.5%" is one unit and the word "35"; a URL cut to fit a
+    line is several units of one word), so both are compared on the characters the aligner keeps: a unit
+    starts with the word holding its first such character and ends with the word holding its last. A unit
+    of punctuation alone takes the instant where the previous one ended. Text edited after alignment no
+    longer matches its words and falls back to proportional timing.
+    """
+    owner = [index for index, word in enumerate(words) for _ in _aligned_chars(word.text)]
+    if "".join(_aligned_chars(u.text) for u in units) != "".join(_aligned_chars(w.text) for w in words):
+        return None
+    timed: list[_Unit] = []
+    at, previous_end = 0, words[0].start * 1000
+    for unit in units:
+        count = len(_aligned_chars(unit.text))
+        start, end = previous_end, previous_end
+        if count:
+            start, end = words[owner[at]].start * 1000, words[owner[at + count - 1]].end * 1000
+        timed.append(replace(unit, start_ms=start, end_ms=end))
+        at += count
+        previous_end = end
+    return timed
+
+
 # --- laying out cues ----------------------------------------------------------------------------------------
 
+# How much of the 7-second limit a run of units takes to say.
+_TimeShare = Callable[[list[_Unit]], float]
 
-def _fits(units: list[_Unit], budget: float) -> bool:
-    """True when `units` can be said within the cue's time budget and set in at most two lines.
+
+def _word_share(units: list[_Unit]) -> float:
+    return (units[-1].end_ms - units[0].start_ms) / MAX_CUE_MS
+
+
+def _fits(units: list[_Unit], share: _TimeShare) -> bool:
+    """True when `units` can be said within the cue's time limit and set in at most two lines.
 
     Filling the first line as far as it goes is enough to decide: a shorter first line only makes the
     second one longer.
     """
-    if _spoken(units) > budget:
+    if share(units) > 1:
         return False
     used, first = 0, 0
     for index, unit in enumerate(units):
@@ -162,25 +211,28 @@ def _fits(units: list[_Unit], budget: float) -> bool:
     return first > 0 and _line_width(units[first:]) <= LINE_COLUMNS
 
 
-def _clause_cut(units: list[_Unit], capacity: float) -> int:
-    """Where to end a full cue: after the last clause punctuation that leaves no stub, else after all."""
+def _clause_cut(units: list[_Unit], share: _TimeShare) -> int:
+    """Where to end a full cue: after the last clause punctuation that leaves no stub, else after all.
+
+    A cue is as full as the larger of its share of the two lines and its share of the time limit.
+    """
     for cut in range(len(units), 0, -1):
-        if units[cut - 1].ends_clause and _spoken(units[:cut]) >= MIN_CLAUSE_SHARE * capacity:
+        fill = max(_spoken(units[:cut]) / (2 * LINE_COLUMNS), share(units[:cut]))
+        if units[cut - 1].ends_clause and fill >= MIN_CLAUSE_SHARE:
             return cut
     return len(units)
 
 
-def _pack(units: list[_Unit], budget: float) -> list[list[_Unit]]:
+def _pack(units: list[_Unit], share: _TimeShare) -> list[list[_Unit]]:
     """Greedily fill cues, breaking at punctuation where possible; a lone unit is a cue even if too long."""
-    capacity = min(budget, 2 * LINE_COLUMNS)
     cues: list[list[_Unit]] = []
     current: list[_Unit] = []
     for unit in units:
-        if current and not _fits(current + [unit], budget):
-            cut = _clause_cut(current, capacity)
+        if current and not _fits(current + [unit], share):
+            cut = _clause_cut(current, share)
             cues.append(current[:cut])
             current = current[cut:]
-            if current and not _fits(current + [unit], budget):
+            if current and not _fits(current + [unit], share):
                 cues.append(current)
                 current = []
         current.append(unit)
@@ -238,10 +290,14 @@ def _segment_cues(segment: Segment) -> list[Cue]:
     units = _units(segment.text)
     if not units:
         return []
+    timed = _timed(units, segment.words) if segment.words else None
+    if timed is not None:
+        groups = _pack(timed, _word_share)
+        return [Cue(round(g[0].start_ms), round(g[-1].end_ms), _cue_text(g)) for g in groups]
     start = round(segment.start * 1000)
     span = max(0, round(segment.end * 1000) - start)
-    budget = MAX_CUE_MS * _spoken(units) / span if span else math.inf
-    groups = _pack(units, budget)
+    ms_per_column = span / max(1, _spoken(units))
+    groups = _pack(units, lambda group: _spoken(group) * ms_per_column / MAX_CUE_MS)
     cues = []
     at = float(start)
     for group, duration in zip(groups, _durations([max(1, _spoken(g)) for g in groups], span), strict=True):
@@ -318,12 +374,17 @@ def to_json(transcript: Transcript) -> str:
                 "text": s.text,
                 "language": s.language,
                 "repetition_trimmed": s.repetition_trimmed,
+                **({"words": [_word_json(w) for w in s.words]} if s.words else {}),
             }
             for s in transcript.segments
         ],
         "timings": {name: round(seconds, 3) for name, seconds in transcript.timings.items()},
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _word_json(word: Word) -> dict:
+    return {"start": round(word.start, 3), "end": round(word.end, 3), "text": word.text}
 
 
 def to_txt(transcript: Transcript) -> str:

@@ -184,6 +184,36 @@ TEXT: dict[str, dict[Lang, str]] = {
         "or widen --accept.",
     },
     "cli_summary": {"zh": "已转写 {done}/{total} 个文件。", "en": "{done} of {total} files transcribed."},
+    # --- word timestamps (asr.align) ------------------------------------------------------------------
+    "aligner_missing": {
+        "zh": "本机还没有时间戳对齐模型（Qwen3-ForcedAligner-0.6B），只有需要字词级时间戳时才用到它。"
+        "本应用不会自行联网下载，请先下载一次：",
+        "en": "The timestamp aligner (Qwen3-ForcedAligner-0.6B), needed only for word timestamps, is not on "
+        "this machine yet. The app never downloads by itself; fetch it once:",
+    },
+    "aligner_folder_invalid": {
+        "zh": "ASR_ALIGNER_MODEL 指向的文件夹里没有模型（缺少 config.json）。",
+        "en": "The folder ASR_ALIGNER_MODEL points at holds no model (no config.json).",
+    },
+    "aligner_incompatible": {
+        "zh": "时间戳对齐模型文件无法读取或已损坏，请重新下载 Qwen/Qwen3-ForcedAligner-0.6B-hf。",
+        "en": "The aligner files cannot be read or are damaged; "
+        "download Qwen/Qwen3-ForcedAligner-0.6B-hf again.",
+    },
+    "aligner_wrong_layout": {
+        "zh": "这个模型不是 transformers 格式的时间戳对齐模型（是语音识别模型，或原版非 -hf 格式？），"
+        "请使用 Qwen/Qwen3-ForcedAligner-0.6B-hf。",
+        "en": "This checkpoint is not a transformers forced aligner (the speech model, or the original "
+        "non-'-hf' layout?). Use Qwen/Qwen3-ForcedAligner-0.6B-hf.",
+    },
+    "ui_word_timestamps": {"zh": "字词级时间戳", "en": "Word timestamps"},
+    "ui_word_timestamps_help": {
+        "zh": "转写后再用对齐模型标出每个词（中文为每个字）的时间；字幕按词切分时间。"
+        "支持 11 种语言，其他语言的片段没有词级时间。",
+        "en": "After transcribing, an aligner times each word (each character in Chinese) and subtitles "
+        "follow those times. 11 languages are supported; segments in others get no word times.",
+    },
+    "ui_stage_aligning": {"zh": "对齐词级时间戳…", "en": "Aligning word timestamps…"},
 }
 
 

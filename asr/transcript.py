@@ -8,8 +8,24 @@ from asr.langid import Verdict
 
 
 @dataclass(frozen=True)
+class Word:
+    """When one word was said (seconds from the start of the recording), as the forced aligner timed it.
+
+    The aligner splits text its own way: Chinese (and any CJK ideograph) one character per word, other
+    scripts at spaces, punctuation dropped. So `text` is not a slice of the segment's text.
+    """
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
 class Segment:
-    """What was said between `start` and `end` (seconds from the start of the recording)."""
+    """What was said between `start` and `end` (seconds from the start of the recording).
+
+    `words` is empty unless word timestamps were asked for and the aligner supports the segment's language.
+    """
 
     start: float
     end: float
@@ -17,6 +33,7 @@ class Segment:
     language: str | None
     repetition_trimmed: bool = False
     hit_token_limit: bool = False
+    words: tuple[Word, ...] = ()
 
 
 @dataclass

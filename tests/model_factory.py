@@ -10,6 +10,8 @@ last hidden state depends only on the current token, each token of the line gets
 direction, and each LM-head row of the line points at its predecessor's direction. Whatever the audio, the
 model then answers the line and stops at `<|im_end|>`. That lets language-ID, parsing, UI and log tests check
 real plumbing against a known answer without faking a transcript.
+
+`build_aligner_checkpoint` makes the forced aligner (word timestamps) the same way, with random weights.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from transformers import (
     Qwen3ASRConfig,
     Qwen3ASRFeatureExtractor,
     Qwen3ASRForConditionalGeneration,
+    Qwen3ASRForTokenClassification,
     Qwen3ASRProcessor,
 )
 
@@ -52,6 +55,22 @@ CHAT_TEMPLATE = (
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
 )
+
+# The converted hub aligner's shape: no chat turns, the audio, then every word followed by two `<timestamp>`
+# slots (its start and end), which is what `decode_forced_alignment` reads back in pairs.
+ALIGNER_CHAT_TEMPLATE = (
+    "{%- set seen = namespace(audio='', words='') -%}"
+    "{%- for message in messages -%}{%- if message['content'] is not string -%}"
+    "{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'audio' -%}"
+    "{%- set seen.audio = seen.audio + '<|audio_start|><|audio_pad|><|audio_end|>' -%}"
+    "{%- elif part['type'] == 'text' -%}"
+    "{%- set seen.words = seen.words + part['text'] + '<timestamp><timestamp>' -%}"
+    "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endfor -%}"
+    "{{- seen.audio + seen.words -}}"
+)
+#: Timestamp classes of the tiny aligner: 32 bins of 80 ms reach 2.48 s (the released one has 5000).
+TINY_TIMESTAMP_BINS = 32
 
 _CORPUS = [
     "language English<asr_text>hello world",
@@ -217,12 +236,40 @@ def build_checkpoint(
         if shape.tie_word_embeddings:
             raise ValueError("a checkpoint that says a fixed line needs an untied LM head")
         _make_it_say(model, _line_tokens(tokenizer, say))
-    feature_extractor = Qwen3ASRFeatureExtractor()
+    _save(path, model, tokenizer, CHAT_TEMPLATE)
+    (path / "tiny_checkpoint.json").write_text(json.dumps({"say": say, "seed": seed}))
+    return path
+
+
+def build_aligner_checkpoint(
+    path: Path,
+    *,
+    shape: TinyShape = TinyShape(),
+    bins: int = TINY_TIMESTAMP_BINS,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Write a loadable Qwen3-ForcedAligner checkpoint (`Qwen3ASRForTokenClassification`) to `path`.
+
+    Same architecture and files as the converted hub aligner: a `bins`-class timestamp head instead of the
+    LM head, and a chat template that puts two `<timestamp>` slots after every word. Random weights: the
+    times it predicts are plumbing only, never a measure of accuracy.
+    """
+    torch.manual_seed(seed)
+    tokenizer = build_tokenizer()
+    config = _config(tokenizer, shape)
+    config.num_labels = bins
+    with torch.device("cpu"):
+        model = Qwen3ASRForTokenClassification(config).to(dtype).eval()
+    _save(path, model, tokenizer, ALIGNER_CHAT_TEMPLATE)
+    return path
+
+
+def _save(path: Path, model, tokenizer: Qwen2TokenizerFast, chat_template: str) -> None:
+    """Weights as safetensors plus the processor files, as `from_pretrained` expects them."""
     processor = Qwen3ASRProcessor(
-        feature_extractor=feature_extractor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE
+        feature_extractor=Qwen3ASRFeatureExtractor(), tokenizer=tokenizer, chat_template=chat_template
     )
     path.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(path, safe_serialization=True)
     processor.save_pretrained(path)
-    (path / "tiny_checkpoint.json").write_text(json.dumps({"say": say, "seed": seed}))
-    return path
