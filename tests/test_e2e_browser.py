@@ -261,10 +261,28 @@ def test_leaving_mid_job_leaves_nothing(
         wait_ready(page)
     else:
         page.close()
-    assert wait_no_job_folder(app, timeout=15) == []
+    assert wait_no_job_folder(app, timeout=30) == []
     assert app.leftovers() == []
     if action == "reload":
         assert card_title(page, uploads["long"].name).count() == 0, "a new session starts empty"
+    page.context.close()
+    assert_nothing_left_the_machine(app, traffic)
+
+
+def test_cancel_mid_job_says_so_and_leaves_nothing(
+    chromium, app: AppServer, traffic: Traffic, uploads: dict[str, Path]
+) -> None:
+    """The Cancel button during a 10-minute job: the page says the job's files were deleted, and they are."""
+    page = open_app(chromium, app, traffic)
+    upload(page, uploads["long"])
+    _names(app).append(uploads["long"].name)
+    start_transcription(page)
+    assert wait_for_job_folder(app), "the job was running when we cancelled"
+    page.get_by_role("button", name=t("ui_cancel", UI), exact=True).click()
+    page.get_by_test_id("stAlert").filter(has_text=t("ui_cancelled", UI)).wait_for()
+    assert wait_no_job_folder(app, timeout=30) == []
+    assert app.leftovers() == []
+    assert card_title(page, uploads["long"].name).count() == 0, "a cancelled job draws no result"
     page.context.close()
     assert_nothing_left_the_machine(app, traffic)
 
