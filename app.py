@@ -9,17 +9,26 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import streamlit as st
 
+from asr.align import Aligner
 from asr.engine import EngineLoader
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, export
 from asr.i18n import t
 from asr.job import JobEvent, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
-from asr.model_source import MODEL_ENV, configured_model, download_command
+from asr.model_source import (
+    ALIGNER_ENV,
+    DEFAULT_ALIGNER_ID,
+    DEFAULT_MODEL_ID,
+    MODEL_ENV,
+    configured_aligner,
+    configured_model,
+    download_command,
+)
 from asr.transcribe import TranscribeOptions
 from asr.transcript import Transcript
 from cleanup import release_session
@@ -79,10 +88,12 @@ def sidebar_options(lang: str) -> TranscribeOptions:
         t("ui_force_language", lang), [AUTO, *ALL_LANGUAGES], format_func=_auto(lang)
     )
     context = st.sidebar.text_area(t("ui_context", lang), help=t("ui_context_help", lang), height=80)
+    words = st.sidebar.checkbox(t("ui_word_timestamps", lang), help=t("ui_word_timestamps_help", lang))
     return TranscribeOptions(
         language=None if forced == AUTO else forced,
         context=context.strip() or None,
         accepted=frozenset(accepted) or DEFAULT_ACCEPTED,
+        word_timestamps=words,
     )
 
 
@@ -115,13 +126,20 @@ def privacy_panel(lang: str) -> None:
             st.caption(f"{t('ui_pc_last_job', lang)}: {job.created_at:%H:%M:%S} → {removed}")
 
 
-def model_problem(lang: str, error: UserFacingError) -> None:
+@st.cache_resource(show_spinner=False)
+def load_aligner(model: str) -> Aligner:
+    """Loaded only when a user asks for word timestamps, then kept for the process."""
+    return Aligner.load(model)
+
+
+def model_problem(lang: str, error: UserFacingError, model_id: str, env: str) -> None:
+    """The reason a model cannot be used, and, when it is missing, the two ways to provide it."""
     st.error(t(error.code, lang))
-    if error.code in ("model_missing", "model_folder_invalid"):
+    if error.code.endswith(("_missing", "_folder_invalid")):
         st.markdown(t("ui_model_fetch", lang))
-        st.code(download_command(), language="bash")
-        st.markdown(t("ui_model_folder", lang, env=MODEL_ENV))
-        st.code(f"{MODEL_ENV}=/path/to/Qwen3-ASR-0.6B-hf python -m privacy", language="bash")
+        st.code(download_command(model_id), language="bash")
+        st.markdown(t("ui_model_folder", lang, env=env))
+        st.code(f"{env}=/path/to/{model_id.split('/')[-1]} python -m privacy", language="bash")
 
 
 def copy_button(text: str, lang: str) -> None:
@@ -154,7 +172,12 @@ def _js_string(text: str) -> str:
 
 
 def run_one(
-    name: str, data: bytes, loader: EngineLoader, options: TranscribeOptions, lang: str
+    name: str,
+    data: bytes,
+    loader: EngineLoader,
+    aligner: Aligner | None,
+    options: TranscribeOptions,
+    lang: str,
 ) -> CardResult:
     """Transcribe one upload with a live status; the workspace is gone when this returns or raises."""
     started = time.perf_counter()
@@ -187,7 +210,9 @@ def run_one(
 
         try:
             with sensitive(name):
-                result = run_job(data, engine, options, on_event=on_event, session_id=session_id())
+                result = run_job(
+                    data, engine, options, on_event=on_event, session_id=session_id(), aligner=aligner
+                )
         finally:
             unregister_sensitive(*said)
         card.removal_seconds = result.workspace.removal_seconds
@@ -269,8 +294,15 @@ def main() -> None:
         try:
             loader.get()
         except UserFacingError as exc:
-            model_problem(lang, exc)
+            model_problem(lang, exc, DEFAULT_MODEL_ID, MODEL_ENV)
             return
+    aligner = None
+    if options.word_timestamps:
+        try:
+            with st.spinner(t("ui_stage_loading", lang)):
+                aligner = load_aligner(configured_aligner())
+        except UserFacingError as exc:
+            model_problem(lang, exc, DEFAULT_ALIGNER_ID, ALIGNER_ENV)
 
     files = st.file_uploader(t("ui_upload", lang), type=UPLOAD_TYPES, accept_multiple_files=True)
     recording = st.audio_input(t("ui_record", lang))
@@ -289,9 +321,9 @@ def main() -> None:
         name, upload = sources[index]
         forced = None if choice == AUTO else choice
         accepted = frozenset(ALL_LANGUAGES) if forced is None else frozenset({forced})
-        rerun = TranscribeOptions(language=forced, context=options.context, accepted=accepted)
+        rerun = replace(options, language=forced, accepted=accepted)
         state["running"] = True
-        state["cards"][index] = run_one(name, upload.getvalue(), loader, rerun, lang)
+        state["cards"][index] = run_one(name, upload.getvalue(), loader, aligner, rerun, lang)
         state["running"] = False
 
     clicked = st.button(t("ui_transcribe", lang), type="primary", disabled=not sources)
@@ -300,7 +332,7 @@ def main() -> None:
         state["cards"] = []
         state["running"] = True
         for name, upload in sources:
-            state["cards"].append(run_one(name, upload.getvalue(), loader, options, lang))
+            state["cards"].append(run_one(name, upload.getvalue(), loader, aligner, options, lang))
         state["running"] = False
         st.rerun()
 

@@ -30,15 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoProcessor, Qwen3ASRForTokenClassification
+from transformers import Qwen3ASRForTokenClassification
 from transformers.models.qwen3_asr.processing_qwen3_asr import FORCED_ALIGNER_LANGUAGES
 from transformers.utils.import_utils import is_nagisa_available, is_soynlp_available
 
 from asr.audio import SAMPLE_RATE, load_pcm
-from asr.engine import DevicePlan, _refuse_partial_load, plan_device
-from asr.errors import UserFacingError
 from asr.langid import CHINESE, ENGLISH, is_chinese
-from asr.model_source import resolve_model_dir
+from asr.loading import DevicePlan, load_local
 from asr.transcript import Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -102,29 +100,8 @@ class Aligner:
     @classmethod
     def load(cls, model: str, plan: DevicePlan | None = None) -> Aligner:
         """Load from a local folder or the hub cache; never downloads. Raises `UserFacingError`."""
-        plan = plan or plan_device()
-        folder = resolve_model_dir(model, "aligner")
-        started = time.perf_counter()
-        log.info("Aligner loading started")
-        try:
-            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-            loaded, info = Qwen3ASRForTokenClassification.from_pretrained(
-                folder,
-                dtype=plan.dtype,
-                device_map=plan.device_map,
-                local_files_only=True,
-                output_loading_info=True,
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserFacingError("aligner_incompatible") from exc
-        try:
-            _refuse_partial_load(info)
-        except UserFacingError as exc:  # e.g. the speech model given as the aligner: it has no timestamp head
-            raise UserFacingError("aligner_wrong_layout") from exc
-        loaded.eval()
-        seconds = time.perf_counter() - started
-        log.info("Aligner loaded in %.1f s on the " + ("GPU" if plan.device == "cuda" else "CPU"), seconds)
-        return cls(loaded, processor, plan, seconds)
+        loaded = load_local(Qwen3ASRForTokenClassification, model, "aligner", plan)
+        return cls(loaded.model, loaded.processor, loaded.plan, loaded.seconds)
 
     def words(self, text: str, language: str) -> list[str]:
         """The words the aligner will time in `text`, split exactly as the processor splits them."""

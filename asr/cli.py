@@ -14,22 +14,34 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
+from asr.align import Aligner
 from asr.engine import AsrEngine
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, Format, export
 from asr.i18n import Lang, t
 from asr.job import JobEvent, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
-from asr.model_source import DEFAULT_MODEL_ID, MODEL_ENV, configured_model, download_command
+from asr.model_source import (
+    ALIGNER_ENV,
+    DEFAULT_ALIGNER_ID,
+    DEFAULT_MODEL_ID,
+    MODEL_ENV,
+    configured_aligner,
+    configured_model,
+    download_command,
+)
 from asr.transcribe import TranscribeOptions
 from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
 from privacy import guard
 from privacy.logs import install_logging, sensitive
+
+T = TypeVar("T")
 
 log = logging.getLogger("asr.cli")
 
@@ -146,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"model folder or Hugging Face id already on this machine (default: ${MODEL_ENV} or "
         f"{DEFAULT_MODEL_ID}); never downloaded",
     )
+    command.add_argument(
+        "--word-timestamps",
+        action="store_true",
+        help=f"time every word with the forced aligner (${ALIGNER_ENV} or {DEFAULT_ALIGNER_ID}, loaded only "
+        "with this flag; 11 languages); the times go into json, srt and vtt",
+    )
     command.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
     return parser
 
@@ -194,24 +212,15 @@ def _write_private(target: Path, text: str) -> None:
         handle.write(text)
 
 
-def _load_engine(model: str, reporter: Reporter) -> AsrEngine | None:
-    """The engine, or None after telling the user why it could not load (and how to fetch it if missing).
-
-    The guard records from the start and the Hugging Face stack is told it is offline; the lock that refuses
-    every non-local connection follows the load, as in the app.
-    """
-    guard.install()
-    guard.go_offline()
-    reporter.say(t("ui_stage_loading", reporter.lang))
+def _load_or_explain(load: Callable[[], T], reporter: Reporter, default_id: str) -> T | None:
+    """What `load` returns, or None after saying why it failed (and how to fetch a missing model)."""
     try:
-        engine = AsrEngine.load(model)
+        return load()
     except UserFacingError as exc:
         reporter.say(t(exc.code, reporter.lang, **exc.params))
-        if exc.code == "model_missing":
-            reporter.say(f"  {download_command()}")
+        if exc.code.endswith("_missing"):
+            reporter.say(f"  {download_command(default_id)}")
         return None
-    guard.lock_down()
-    return engine
 
 
 @dataclass
@@ -219,6 +228,7 @@ class Batch:
     """One command's files: the loaded engine, the user's choices, and where results go."""
 
     engine: AsrEngine
+    aligner: Aligner | None
     options: TranscribeOptions
     fmt: Format
     out: Path | None
@@ -234,7 +244,11 @@ class Batch:
         with sensitive(str(source), source.name, source.stem):
             try:
                 result = run_job(
-                    source, self.engine, self.options, on_event=lambda e: self.reporter.progress(index, e)
+                    source,
+                    self.engine,
+                    self.options,
+                    on_event=lambda e: self.reporter.progress(index, e),
+                    aligner=self.aligner,
                 )
             except OSError:
                 self.reporter.failed(index, "cli_read_failed")
@@ -275,11 +289,26 @@ class Batch:
 def transcribe_command(args: argparse.Namespace, reporter: Reporter) -> int:
     sweep_orphans()
     install_exit_handlers()
-    engine = _load_engine(args.model or configured_model(), reporter)
-    if engine is None:
+    # The guard records from the start and the Hugging Face stack is told it is offline; the lock that
+    # refuses every non-local connection follows the loads, as in the app.
+    guard.install()
+    guard.go_offline()
+    reporter.say(t("ui_stage_loading", reporter.lang))
+    model = args.model or configured_model()
+    engine = _load_or_explain(lambda: AsrEngine.load(model), reporter, DEFAULT_MODEL_ID)
+    aligner = None
+    if engine is not None and args.word_timestamps:
+        aligner = _load_or_explain(lambda: Aligner.load(configured_aligner()), reporter, DEFAULT_ALIGNER_ID)
+    if engine is None or (args.word_timestamps and aligner is None):
         return EXIT_MODEL
-    options = TranscribeOptions(language=args.language, context=args.context or None, accepted=args.accept)
-    batch = Batch(engine, options, args.format, args.out, reporter)
+    guard.lock_down()
+    options = TranscribeOptions(
+        language=args.language,
+        context=args.context or None,
+        accepted=args.accept,
+        word_timestamps=args.word_timestamps,
+    )
+    batch = Batch(engine, aligner, options, args.format, args.out, reporter)
     done = sum(batch.run(index, source) for index, source in enumerate(args.files, start=1))
     reporter.say(t("cli_summary", reporter.lang, done=done, total=len(args.files)))
     return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED

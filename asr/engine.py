@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from transformers import (
-    AutoProcessor,
     LogitsProcessor,
     LogitsProcessorList,
     Qwen3ASRForConditionalGeneration,
@@ -25,33 +23,11 @@ from transformers import (
 
 from asr.errors import UserFacingError
 from asr.langid import ASR_TEXT_MARKER, parse_language_prefix, parse_model_output, tag_probability
-from asr.model_source import resolve_model_dir
+from asr.loading import DevicePlan, load_local
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-
-
-@dataclass(frozen=True)
-class DevicePlan:
-    """Where and in which precision the model runs."""
-
-    device: str
-    dtype: torch.dtype
-    device_map: str | None
-
-
-def plan_device(cuda_available: bool | None = None) -> DevicePlan:
-    """FP16 with `device_map="auto"` on CUDA; float32 on CPU.
-
-    On CPUs without AVX-512 (most laptops, and this project's CI) fp16/bf16 matmuls run through slow
-    conversion paths: measured here, a whole transcription is ~2.5x slower than fp32 and one matmul ~15x.
-    """
-    if cuda_available is None:
-        cuda_available = torch.cuda.is_available()
-    if cuda_available:
-        return DevicePlan(device="cuda", dtype=torch.float16, device_map="auto")
-    return DevicePlan(device="cpu", dtype=torch.float32, device_map=None)
 
 
 @dataclass(frozen=True)
@@ -149,26 +125,8 @@ class AsrEngine:
     @classmethod
     def load(cls, model: str, plan: DevicePlan | None = None) -> AsrEngine:
         """Load from a local folder or the hub cache; never downloads. Raises `UserFacingError`."""
-        plan = plan or plan_device()
-        folder = resolve_model_dir(model)
-        started = time.perf_counter()
-        log.info("Model loading started")
-        try:
-            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-            loaded, info = Qwen3ASRForConditionalGeneration.from_pretrained(
-                folder,
-                dtype=plan.dtype,
-                device_map=plan.device_map,
-                local_files_only=True,
-                output_loading_info=True,
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UserFacingError("model_incompatible") from exc
-        _refuse_partial_load(info)
-        loaded.eval()
-        seconds = time.perf_counter() - started
-        log.info("Model loaded in %.1f s on the " + ("GPU" if plan.device == "cuda" else "CPU"), seconds)
-        return cls(loaded, processor, plan, seconds)
+        loaded = load_local(Qwen3ASRForConditionalGeneration, model, "model", plan)
+        return cls(loaded.model, loaded.processor, loaded.plan, loaded.seconds)
 
     @property
     def device(self) -> torch.device:
@@ -234,18 +192,6 @@ class AsrEngine:
     def _eos_ids(self) -> set[int]:
         eos = self.model.generation_config.eos_token_id
         return set(eos if isinstance(eos, list) else [eos])
-
-
-def _refuse_partial_load(info: dict) -> None:
-    """transformers only warns when weights don't match the architecture, then runs random ones: refuse."""
-    missing = [key for key in info.get("missing_keys", []) if key != "lm_head.weight"]
-    if missing or info.get("mismatched_keys"):
-        log.error(
-            "Checkpoint refused: %d weights missing, %d mismatched",
-            len(missing),
-            len(info.get("mismatched_keys", [])),
-        )
-        raise UserFacingError("model_wrong_layout")
 
 
 class EngineLoader:

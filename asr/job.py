@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from asr.align import Aligner, align_transcript
 from asr.audio import decode_to_wav
 from asr.engine import AsrEngine
 from asr.errors import UserFacingError
@@ -25,7 +26,7 @@ from cleanup.workspace import JobWorkspace, job_workspace
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["decoding", "recognising", "cleaning"]
+Stage = Literal["decoding", "recognising", "aligning", "cleaning"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,12 @@ def run_job(
     options: TranscribeOptions | None = None,
     on_event: Callable[[JobEvent], None] | None = None,
     session_id: str | None = None,
+    aligner: Aligner | None = None,
 ) -> JobResult:
-    """Run one job; bad input and refusals come back as `JobResult.error`, never as an exception."""
+    """Run one job; bad input and refusals come back as `JobResult.error`, never as an exception.
+
+    With `options.word_timestamps` and an `aligner`, words are timed before the WAV is removed.
+    """
     options = options or TranscribeOptions()
     notify = on_event or (lambda event: None)
     transcript = None
@@ -85,6 +90,9 @@ def run_job(
             transcript = transcribe(
                 engine, audio, options, on_progress=lambda step: notify(JobEvent("recognising", step))
             )
+            if options.word_timestamps and aligner is not None:
+                notify(JobEvent("aligning"))
+                transcript = align_transcript(aligner, workspace.wav_path, transcript)
             transcript.timings["decode_s"] = decode_seconds
             if transcript.repetition_trimmed:
                 warnings.append("repetition_trimmed")

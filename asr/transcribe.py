@@ -42,6 +42,7 @@ class TranscribeOptions:
     chunk_target_s: float = 20.0
     chunk_max_s: float = 28.0
     tokens_per_second: float = TOKENS_PER_SECOND
+    word_timestamps: bool = False  # time each word with the forced aligner (the caller loads it)
 
 
 @dataclass

@@ -11,9 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from asr.engine import AsrEngine, EngineLoader, plan_device
+from asr.engine import AsrEngine, EngineLoader
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, is_accepted
+from asr.loading import plan_device
 from asr.model_source import DEFAULT_MODEL_ID, download_command, resolve_model_dir
 
 
