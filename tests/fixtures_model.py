@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.model_factory import build_checkpoint
+from tests.model_factory import build_aligner_checkpoint, build_checkpoint
 
-__all__ = ["random_checkpoint", "english_checkpoint", "japanese_checkpoint"]
+__all__ = ["random_checkpoint", "english_checkpoint", "japanese_checkpoint", "aligner_checkpoint"]
 
 SAYS_ENGLISH = "language English<asr_text>hello world"
 SAYS_JAPANESE = "language Japanese<asr_text>hello world"
@@ -30,3 +30,9 @@ def english_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def japanese_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Answers in a language the default policy refuses."""
     return build_checkpoint(tmp_path_factory.mktemp("ckpt_ja"), say=SAYS_JAPANESE)
+
+
+@pytest.fixture(scope="session")
+def aligner_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A forced aligner of the real architecture with random weights: real plumbing, meaningless times."""
+    return build_aligner_checkpoint(tmp_path_factory.mktemp("aligner"))

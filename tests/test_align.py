@@ -30,14 +30,9 @@ from asr.langid import DEFAULT_ACCEPTED, decide_verdict
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, configured_aligner, download_command
 from asr.transcript import Segment, Transcript, Word
 from tests.fixtures_audio import SPEECH_TEXT
-from tests.model_factory import TINY_TIMESTAMP_BINS, build_aligner_checkpoint
+from tests.model_factory import TINY_TIMESTAMP_BINS
 
 HUB_FOLDER = "models--Qwen--Qwen3-ForcedAligner-0.6B-hf"
-
-
-@pytest.fixture(scope="module")
-def aligner_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_aligner_checkpoint(tmp_path_factory.mktemp("aligner"))
 
 
 @pytest.fixture(scope="module")

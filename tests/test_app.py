@@ -100,3 +100,21 @@ def test_the_page_speaks_chinese(monkeypatch, english_checkpoint) -> None:
     app.radio[0].set_value("中文").run()
     assert app.title[0].value == t("ui_title", "zh")
     assert [b.label for b in app.button] == [t("ui_transcribe", "zh")]
+
+
+def test_word_timestamps_checkbox_uses_the_aligner_or_says_how_to_get_it(
+    monkeypatch, english_checkpoint, aligner_checkpoint, speech_files, tmp_path
+) -> None:
+    monkeypatch.setenv("ASR_ALIGNER_MODEL", str(tmp_path / "no-aligner-here"))
+    app = start(monkeypatch, english_checkpoint)
+    app.sidebar.checkbox[0].check().run()
+    assert t("aligner_missing", "en") in [e.value for e in app.error]
+    assert download_command("Qwen/Qwen3-ForcedAligner-0.6B-hf") in [c.value for c in app.code]
+
+    monkeypatch.setenv("ASR_ALIGNER_MODEL", str(aligner_checkpoint))
+    app.run()
+    assert not app.error
+    app.get("file_uploader")[0].set_value(("a.wav", speech_files[("en", "wav")].read_bytes(), "audio/wav"))
+    transcribe(app)
+    [card] = app.session_state["cards"]
+    assert [w.text for w in card.transcript.segments[0].words] == ["hello", "world"]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
+from asr.align import Aligner
 from asr.chunking import plan_chunks
 from asr.engine import AsrEngine
 from asr.job import JobEvent, run_job
@@ -180,3 +181,23 @@ def test_long_recording_is_cut_at_pauses_and_transcribed_in_batches(english_engi
     assert [s.start for s in segments] == sorted(s.start for s in segments)
     done = [p.done_chunks for p in steps if p is not None]
     assert done == sorted(done) and done[-1] == len(segments)
+
+
+def test_word_timestamps_are_added_before_the_audio_is_removed(
+    english_engine, aligner_checkpoint, speech_files
+):
+    aligner = Aligner.load(str(aligner_checkpoint))
+    stages: list[str] = []
+    result = run_job(
+        speech_files[("en", "wav")],
+        english_engine,
+        TranscribeOptions(word_timestamps=True),
+        on_event=lambda e: stages.append(e.stage),
+        aligner=aligner,
+    )
+    assert result.error is None
+    [segment] = result.transcript.segments
+    assert [w.text for w in segment.words] == ["hello", "world"]
+    assert all(segment.start <= w.start <= w.end <= segment.end for w in segment.words)
+    assert stages.index("aligning") < stages.index("cleaning")
+    assert job_folders() == []
