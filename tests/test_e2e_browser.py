@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import srt
 
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
@@ -151,7 +152,7 @@ def assert_nothing_left_the_machine(server: AppServer, traffic: Traffic) -> None
 def test_full_journey_transcribes_copies_downloads_and_leaves_nothing(
     chromium, app: AppServer, traffic: Traffic, uploads: dict[str, Path]
 ) -> None:
-    """Upload -> Transcribe -> transcript, verdict, clipboard and .txt all 'hello world'; then the proofs:
+    """Upload -> Transcribe -> transcript, verdict, clipboard, .txt and .srt all 'hello world'; then proofs:
     0 foreign page requests, 0 non-loopback connects/sends (strace), empty guard report, 0 job folders,
     and neither the transcript nor the file name in the server's stdout+stderr."""
     page = open_app(chromium, app, traffic)
@@ -172,6 +173,12 @@ def test_full_journey_transcribes_copies_downloads_and_leaves_nothing(
     assert download.value.suggested_filename == "transcript.txt"
     # The .txt export ends its one line with a newline (asr.export.to_txt); the line itself is exact.
     assert Path(download.value.path()).read_text("utf-8").splitlines() == [TRANSCRIPT]
+
+    with page.expect_download() as subtitles:
+        page.get_by_role("button", name=t("ui_download", UI, ext="srt"), exact=True).click()
+    assert subtitles.value.suggested_filename == "transcript.srt"
+    [cue] = srt.parse(Path(subtitles.value.path()).read_text("utf-8"))
+    assert cue.content == TRANSCRIPT and cue.start < cue.end
     page.context.close()
 
     assert_nothing_left_the_machine(app, traffic)
