@@ -62,17 +62,41 @@ class Progress:
         return self.elapsed_s / self.done_chunks * (self.total_chunks - self.done_chunks)
 
 
-def default_batch_size(engine: AsrEngine) -> int:
-    """`ASR_BATCH_SIZE`, else 8 on CPU (a batch shares each decoder weight read), more on a big GPU."""
-    configured = os.environ.get("ASR_BATCH_SIZE", "").strip()
-    if configured.isdigit() and int(configured) > 0:
+# Memory one more ~20 s chunk in a batch needs: its KV cache (28 layers x 2 x 8 heads x 128 x ~600 tokens,
+# ~130 MB in fp32, half in fp16), encoder activations and logits, with headroom.
+BYTES_PER_SEQUENCE = 512 * 1024 * 1024
+CPU_MAX_BATCH = 8  # past this a CPU decode step grows ~linearly with the batch: nothing left to share
+GPU_MAX_BATCH = 32
+
+
+def choose_batch_size(device: str, free_bytes: int | None, configured: str = "") -> int:
+    """`ASR_BATCH_SIZE` when set; else as many chunks as free memory holds, capped per device.
+
+    On a CPU a batch shares each decoder weight read across chunks (decode is memory-bound); on a GPU it
+    fills the device.
+    """
+    if configured.strip().isdigit() and int(configured) > 0:
         return int(configured)
-    if engine.plan.device == "cuda":
+    cap = GPU_MAX_BATCH if device == "cuda" else CPU_MAX_BATCH
+    if free_bytes is None:
+        return cap
+    return max(1, min(cap, free_bytes // BYTES_PER_SEQUENCE))
+
+
+def _free_memory(device: str) -> int | None:
+    if device == "cuda":
         import torch
 
-        free, _ = torch.cuda.mem_get_info()
-        return max(1, min(32, int(free // (512 * 1024 * 1024))))
-    return 8
+        return torch.cuda.mem_get_info()[0]
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on Windows / macOS: fall back to the cap
+        return None
+
+
+def default_batch_size(engine: AsrEngine) -> int:
+    device = engine.plan.device
+    return choose_batch_size(device, _free_memory(device), os.environ.get("ASR_BATCH_SIZE", ""))
 
 
 def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:

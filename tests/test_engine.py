@@ -16,6 +16,7 @@ from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, is_accepted
 from asr.loading import plan_device
 from asr.model_source import DEFAULT_MODEL_ID, download_command, resolve_model_dir
+from asr.transcribe import choose_batch_size
 
 
 def noise(seconds: float, seed: int = 0) -> np.ndarray:
@@ -116,3 +117,17 @@ def test_background_loader_reports_a_missing_model(tmp_path: Path) -> None:
         loader.get(timeout=30)
     assert missing.value.code == "model_missing"
     assert loader.ready
+
+
+GIB = 1024**3
+
+
+def test_batch_size_follows_device_and_free_memory() -> None:
+    assert choose_batch_size("cuda", 24 * GIB) == 32  # a big GPU is filled, up to the cap
+    assert choose_batch_size("cuda", 3 * GIB) == 6
+    assert choose_batch_size("cpu", 20 * GIB) == 8  # on a CPU more would not share anything
+    assert choose_batch_size("cpu", 1 * GIB) == 2
+    assert choose_batch_size("cpu", 100 * 1024**2) == 1  # never zero
+    assert choose_batch_size("cpu", None) == 8
+    assert choose_batch_size("cuda", 24 * GIB, configured="3") == 3  # ASR_BATCH_SIZE wins
+    assert choose_batch_size("cpu", 1 * GIB, configured="junk") == 2
