@@ -45,6 +45,11 @@ class ChunkOutput:
 AcceptLanguage = Callable[[str | None], bool]
 
 
+# "language" + a name of at most a few tokens + "<asr_text>"; past this a sequence wrote no tag at all, and
+# the full-vocabulary softmax per step is not paid for the rest of it.
+MAX_TAG_TOKENS = 12
+
+
 class _LanguageTagWatcher:
     """Reads the `language <Name><asr_text>` tag while it is generated.
 
@@ -66,7 +71,9 @@ class _LanguageTagWatcher:
         self.refused = [False] * batch
 
     def observe(self, scores: torch.Tensor) -> torch.Tensor:
-        rows = [i for i, inside in enumerate(self.in_tag) if inside]
+        rows = [
+            i for i, inside in enumerate(self.in_tag) if inside and len(self.tag_probs[i]) < MAX_TAG_TOKENS
+        ]
         if rows:
             probs = torch.softmax(scores[rows].float(), dim=-1).max(dim=-1).values.tolist()
             for row, prob in zip(rows, probs, strict=True):
