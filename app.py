@@ -7,6 +7,7 @@ gets back. Transcripts stay in `st.session_state` (this browser session's memory
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
@@ -45,10 +46,6 @@ class CardResult:
     """One file's outcome, kept in session memory for the page to draw."""
 
     name: str
-    text: str = ""
-    verdict: str = ""
-    verdict_seconds: float | None = None
-    forced: str | None = None
     error_code: str | None = None
     error_params: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
@@ -166,6 +163,15 @@ def copy_button(text: str, lang: str) -> None:
     )
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def plain(text: str) -> str:
+    """Text shown through Markdown as itself: a file name like `![](http://host/x.png).mp3` must not make
+    the browser fetch anything, and `:icon:` codes must not pull fonts from the network."""
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def _js_string(text: str) -> str:
     """A JavaScript string literal that no transcript can break out of (no raw `<`, quotes escaped)."""
     return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e")
@@ -182,7 +188,7 @@ def run_one(
     """Transcribe one upload with a live status; the workspace is gone when this returns or raises."""
     started = time.perf_counter()
     card = CardResult(name=name)
-    with st.status(t("ui_status_title", lang, name=name), expanded=True) as status:
+    with st.status(t("ui_status_title", lang, name=plain(name)), expanded=True) as status:
         progress = st.progress(0.0)
         partial = st.empty()
         try:
@@ -206,7 +212,7 @@ def run_one(
             register_sensitive(*fresh)
             said.extend(fresh)
             progress.progress(step.done_chunks / step.total_chunks, text=_eta(step, lang))
-            partial.caption(" ".join(said)[-400:])
+            partial.caption(plain(" ".join(said)[-400:]))
 
         try:
             with sensitive(name):
@@ -224,12 +230,7 @@ def run_one(
             card.error_params = dict(result.error.params)
             status.update(label=t(result.error.code, lang, **card.error_params), state="error")
             return card
-        transcript = result.transcript
-        card.transcript = transcript
-        card.text = transcript.text
-        card.verdict = transcript.verdict.label(lang)
-        card.verdict_seconds = transcript.verdict.seconds
-        card.forced = transcript.forced_language
+        card.transcript = result.transcript
         status.update(label=t("ui_done", lang, seconds=card.seconds), state="complete", expanded=False)
     return card
 
@@ -242,7 +243,7 @@ def _eta(step, lang: str) -> str:
 
 def show_card(index: int, card: CardResult, lang: str) -> None:
     with st.container(border=True):
-        st.markdown(f"**{card.name}**")
+        st.markdown(f"**{plain(card.name)}**")
         if card.kept_wav:
             st.caption(t("ui_kept_path", lang, path=card.kept_wav))
         for key in card.warnings:
@@ -252,15 +253,14 @@ def show_card(index: int, card: CardResult, lang: str) -> None:
             if card.error_code.startswith("language_refused"):
                 override_controls(index, lang)
             return
-        forced = f" · {t('ui_forced', lang, name=card.forced)}" if card.forced else ""
-        timing = (
-            f" · {t('ui_langid_time', lang, seconds=card.verdict_seconds)}" if card.verdict_seconds else ""
-        )
-        st.markdown(
-            f"**{card.verdict}**{forced}<span style='color:gray'>{timing}</span>", unsafe_allow_html=True
-        )
-        st.text_area(t("ui_transcript", lang), card.text, height=200, key=f"text_{index}")
-        copy_button(card.text, lang)
+        transcript = card.transcript
+        if transcript.forced_language:
+            st.markdown(f"**{plain(t('ui_forced', lang, name=transcript.forced_language))}**")
+        else:
+            seconds = t("ui_langid_time", lang, seconds=transcript.verdict.seconds)
+            st.markdown(f"**{plain(transcript.verdict.label(lang))}** :gray[· {plain(seconds)}]")
+        st.text_area(t("ui_transcript", lang), transcript.text, height=200, key=f"text_{index}")
+        copy_button(transcript.text, lang)
         for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
             info = FORMATS[fmt]
             column.download_button(

@@ -46,14 +46,16 @@ def test_without_a_model_the_page_loads_and_says_how_to_get_one(monkeypatch, tmp
 
 def test_upload_gives_transcript_verdict_and_download(monkeypatch, english_checkpoint, speech_files) -> None:
     app = start(monkeypatch, english_checkpoint)
-    secret_name = "client-meeting-2026.mp3"
+    secret_name = "client meeting 2026 ![x](http://evil.example/x.png) :material/home:.mp3"
     good = speech_files[("en", "mp3")].read_bytes()
     files = [(secret_name, good, "audio/mpeg"), ("notes.mp3", b"just text", "audio/mpeg")]
     app.get("file_uploader")[0].set_value(files)
     transcribe(app)
     assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]
     markdown = [m.value for m in app.markdown]
-    assert f"**{secret_name}**" in markdown
+    # shown as itself: Markdown in a file name must not become an image the browser would fetch
+    escaped = r"client meeting 2026 \!\[x\]\(http\://evil\.example/x\.png\) \:material/home\:\.mp3"
+    assert f"**{escaped}**" in markdown
     assert any(m.startswith("**English en · 100%**") for m in markdown)
     assert [e.value for e in app.error] == [t("not_audio", "en")]
     labels = [d.proto.label for d in app.get("download_button")]
@@ -73,7 +75,7 @@ def test_refused_language_offers_transcribe_anyway(monkeypatch, japanese_checkpo
     anyway.click().run()
     assert not app.exception
     assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]
-    assert any(t("ui_forced", "en", name="Japanese") in m.value for m in app.markdown)
+    assert any(m.value == r"**forced\: Japanese**" for m in app.markdown)
 
 
 def test_microphone_recording_goes_through_the_same_pipeline(monkeypatch, english_checkpoint, speech_files):
