@@ -121,9 +121,7 @@ def stream_transcription(
     Raises `UserFacingError("no_speech")` for silence and the language refusal for a rejected language.
     """
     started = time.perf_counter()
-    chunks = [
-        c for c in plan_chunks(audio.wav_path, audio.duration_s, options.chunk_target_s, options.chunk_max_s)
-    ]
+    chunks = plan_chunks(audio.wav_path, audio.duration_s, options.chunk_target_s, options.chunk_max_s)
     speech = [c for c in chunks if not c.silent]
     if audio.is_silent or not speech:
         raise UserFacingError("no_speech")
