@@ -27,6 +27,7 @@ from asr.engine import SAMPLE_RATE, AsrEngine
 from bench import assets
 
 Inputs = Any  # the processor's BatchFeature
+_SPLIT_BY_SHAPE = {"aten::mm", "aten::addmm", "aten::bmm", "quantized::linear_dynamic"}
 
 
 class StepTimers:
@@ -163,11 +164,14 @@ def _top_ops(model: torch.nn.Module, inputs: Inputs, steps: int, top: int) -> st
     finally:
         handle.remove()
         prof.stop()
-    averages = prof.key_averages(group_by_input_shape=True)
-    rows = sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
+    # matmuls split by shape (lm_head vs MLP vs projections); everything else by name (sdpa's KV length
+    # changes every step and would scatter it over many rows)
+    by_shape = [e for e in prof.key_averages(group_by_input_shape=True) if e.key in _SPLIT_BY_SHAPE]
+    by_name = [e for e in prof.key_averages() if e.key not in _SPLIT_BY_SHAPE]
+    rows = sorted(by_shape + by_name, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
     lines = ["| op | input shapes | calls/step | self CPU ms/step |", "|---|---|---|---|"]
     for event in rows:
-        shapes = str(event.input_shapes)[:70].replace("|", "/")
+        shapes = str(event.input_shapes)[:70].replace("|", "/") if event.key in _SPLIT_BY_SHAPE else "(all)"
         per_step_ms = event.self_cpu_time_total / 1000 / steps
         lines.append(f"| {event.key} | {shapes} | {event.count / steps:.0f} | {per_step_ms:.1f} |")
     return "\n".join(lines)
