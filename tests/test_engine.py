@@ -131,3 +131,22 @@ def test_batch_size_follows_device_and_free_memory() -> None:
     assert choose_batch_size("cpu", None) == 8
     assert choose_batch_size("cuda", 24 * GIB, configured="3") == 3  # ASR_BATCH_SIZE wins
     assert choose_batch_size("cpu", 1 * GIB, configured="junk") == 2
+
+
+def test_opt_in_int8_quantizes_the_decoder_only_and_still_answers(
+    english_checkpoint: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("ASR_CPU_INT8", "1")
+    engine = AsrEngine.load(str(english_checkpoint))
+    quantized = torch.ao.nn.quantized.dynamic.Linear
+    assert isinstance(engine.model.lm_head, quantized)
+    assert isinstance(engine.model.model.language_model.layers[0].mlp.down_proj, quantized)
+    assert not any(isinstance(m, quantized) for m in engine.model.model.audio_tower.modules())
+    outputs = engine.transcribe([noise(3.0), noise(1.5, seed=1)], accept=accept_default)
+    assert [(o.language, o.text) for o in outputs] == [("English", "hello world")] * 2
+
+
+def test_int8_is_never_used_on_cuda(monkeypatch) -> None:
+    monkeypatch.setenv("ASR_CPU_INT8", "1")
+    assert plan_device(cuda_available=True).int8 is False
+    assert plan_device(cuda_available=False).int8 is True
