@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -39,7 +40,8 @@ class ChunkOutput:
     raw: str  # decoded generation, special tokens removed
     language_prob: float | None  # product of the language-name tokens' probabilities; None if forced
     tokens: int  # generated tokens
-    stopped_at_tag: bool  # generation ended right after a language tag that was not accepted
+    stopped_at_tag: bool  # the batch ended right after its tags: none of their languages was accepted
+    tag_seconds: float | None = None  # from the call until every tag of the batch was read
 
 
 AcceptLanguage = Callable[[str | None], bool]
@@ -51,29 +53,38 @@ MAX_TAG_TOKENS = 12
 
 
 class _LanguageTagWatcher:
-    """Reads the `language <Name><asr_text>` tag while it is generated.
+    """Reads the `language <Name><asr_text>` tags of a batch while they are generated.
 
-    As a logits processor it records, for each sequence still inside the tag, the probability of the
-    (greedy) token chosen; as a stopping criterion it ends a sequence right after `<asr_text>` when its
-    language is not accepted, so a refused file costs one encoder pass and a few tokens.
+    As a logits processor it records, for each sequence still inside its tag, the probability of the
+    (greedy) token chosen. As a stopping criterion it decides once every sequence has written its tag: when
+    none of the batch's languages is accepted it ends them all, so a refused recording costs one (batched)
+    encoder pass and a few tokens, while an accepted one simply goes on and pays nothing extra.
     """
 
     def __init__(
-        self, prompt_len: int, batch: int, marker_id: int, decode: Callable, accept: AcceptLanguage | None
+        self,
+        prompt_len: int,
+        batch: int,
+        marker_id: int,
+        finished_ids: set[int],
+        decode: Callable,
+        accept: AcceptLanguage | None,
+        started: float,
     ):
         self.prompt_len = prompt_len
         self.marker_id = marker_id
+        self.finished_ids = finished_ids
         self.decode = decode
         self.accept = accept
+        self.started = started
         self.in_tag = [True] * batch
         self.tag_probs: list[list[float]] = [[] for _ in range(batch)]
         self.languages: list[str | None] = [None] * batch
-        self.refused = [False] * batch
+        self.decided_seconds: float | None = None
+        self.refused = False
 
     def observe(self, scores: torch.Tensor) -> torch.Tensor:
-        rows = [
-            i for i, inside in enumerate(self.in_tag) if inside and len(self.tag_probs[i]) < MAX_TAG_TOKENS
-        ]
+        rows = [i for i, inside in enumerate(self.in_tag) if inside]
         if rows:
             probs = torch.softmax(scores[rows].float(), dim=-1).max(dim=-1).values.tolist()
             for row, prob in zip(rows, probs, strict=True):
@@ -81,18 +92,19 @@ class _LanguageTagWatcher:
         return scores
 
     def stop(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        last = input_ids[:, -1].tolist()
-        for row, token in enumerate(last):
-            if not self.in_tag[row] or token != self.marker_id:
+        for row, token in enumerate(input_ids[:, -1].tolist()):
+            if not self.in_tag[row]:
                 continue
-            self.in_tag[row] = False
-            tag = parse_language_prefix(self.decode(input_ids[row, self.prompt_len :]))
-            self.languages[row] = tag.language
-            if self.accept is not None and not self.accept(self.languages[row]):
-                self.refused[row] = True
-                done[row] = True
-        return done
+            if token == self.marker_id:
+                self.in_tag[row] = False
+                tag = parse_language_prefix(self.decode(input_ids[row, self.prompt_len :]))
+                self.languages[row] = tag.language
+            elif token in self.finished_ids or len(self.tag_probs[row]) >= MAX_TAG_TOKENS:
+                self.in_tag[row] = False  # ended, or wrote no tag: nothing more to read
+        if self.decided_seconds is None and not any(self.in_tag):
+            self.decided_seconds = time.perf_counter() - self.started
+            self.refused = self.accept is not None and not any(map(self.accept, self.languages))
+        return torch.full((input_ids.shape[0],), self.refused, dtype=torch.bool, device=input_ids.device)
 
     def language_prob(self, row: int) -> float | None:
         """Probability of the language name: the tokens after `language` and before `<asr_text>`."""
@@ -153,8 +165,9 @@ class AsrEngine:
         """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
 
         `language` forces the language (the processor prefills the tag, the model writes only the text);
-        `accept`, with automatic language, stops each chunk right after a tag it rejects.
+        `accept`, with automatic language, ends the whole batch right after the tags when it accepts none.
         """
+        started = time.perf_counter()
         inputs = self.processor.apply_transcription_request(
             audio=list(audios),
             language=language,
@@ -167,8 +180,10 @@ class AsrEngine:
         watcher = None
         kwargs: dict = {}
         if language is None:
+            finished = {self.processor.tokenizer.pad_token_id, *self._eos_ids()}
+            decode = self.processor.tokenizer.decode
             watcher = _LanguageTagWatcher(
-                prompt_len, len(audios), self._marker_id, self.processor.tokenizer.decode, accept
+                prompt_len, len(audios), self._marker_id, finished, decode, accept, started
             )
             kwargs["logits_processor"] = LogitsProcessorList([_ProbAdapter(watcher)])
             kwargs["stopping_criteria"] = StoppingCriteriaList([_StopAdapter(watcher)])
@@ -200,7 +215,8 @@ class AsrEngine:
             raw=raw,
             language_prob=watcher.language_prob(row) if watcher else None,
             tokens=count,
-            stopped_at_tag=bool(watcher and watcher.refused[row]),
+            stopped_at_tag=bool(watcher and watcher.refused),
+            tag_seconds=watcher.decided_seconds if watcher else None,
         )
 
     def _eos_ids(self) -> set[int]:

@@ -1,10 +1,12 @@
 """Decoded WAV -> language verdict -> transcript, chunk batch by chunk batch.
 
 `stream_transcription` is a generator (like faster-whisper's `transcribe`): it yields a `Progress` after the
-language check and after every batch, so the UI can show partial text and an ETA and stop between batches
-(closing the generator is the cancel). The first chunk runs alone: its own first tokens are the language
-verdict, and a refused language stops generation right after the tag, so a refused file costs one chunk's
-encoder pass and a few tokens while an accepted one pays nothing extra.
+after every batch, so the UI can show partial text and an ETA and stop between batches (closing the
+generator is the cancel). The language check rides on the first batch's own first tokens: once every chunk
+of it has written its `language <Name>` tag and none is accepted, generation ends there, so a refused
+recording costs one batched encoder pass and a few tokens, and an accepted one pays nothing extra: its
+generation simply goes on (a first chunk run alone could not share the decoder's weight reads with the
+rest of its batch).
 """
 
 from __future__ import annotations
@@ -140,33 +142,28 @@ def stream_transcription(
         )
 
     log.info("Recognition started")
-    first = speech[:1]
     accept = None if options.language else (lambda name: is_accepted(name, options.accepted))
-    checking = time.perf_counter()
-    outputs = run(first, accept)
-    verdict_seconds = time.perf_counter() - checking
-    languages = [o.language for o in outputs]
-    probs = [o.language_prob or 0.0 for o in outputs]
-    segments = [_segment(first[0], outputs[0], budget(first))]
-    verdict = _verdict(options, languages, probs, segments, verdict_seconds)
-    if not verdict.accepted:
-        log.info("Language refused after %.2f s", verdict_seconds)
-        raise refusal_error(options.accepted)
-    yield Progress(1, len(speech), time.perf_counter() - started, verdict, list(segments))
-
     size = options.batch_size or default_batch_size(engine)
-    rest = speech[1:]
-    for at in range(0, len(rest), size):
-        batch = rest[at : at + size]
-        batch_outputs = run(batch, None)
-        languages += [o.language for o in batch_outputs]
-        probs += [o.language_prob or 0.0 for o in batch_outputs]
-        segments += [_segment(c, o, budget(batch)) for c, o in zip(batch, batch_outputs, strict=True)]
-        done = 1 + at + len(batch)
+    languages: list[str | None] = []
+    probs: list[float] = []
+    segments: list[Segment] = []
+    verdict_seconds = 0.0
+    verdict = None
+    for at in range(0, len(speech), size):
+        batch = speech[at : at + size]
+        outputs = run(batch, accept if at == 0 else None)
+        if at == 0 and outputs[0].tag_seconds is not None:
+            verdict_seconds = outputs[0].tag_seconds
+        if outputs[0].stopped_at_tag:
+            log.info("Language refused after %.2f s", verdict_seconds)
+            raise refusal_error(options.accepted)
+        languages += [o.language for o in outputs]
+        probs += [o.language_prob or 0.0 for o in outputs]
+        segments += [_segment(c, o, budget(batch)) for c, o in zip(batch, outputs, strict=True)]
+        verdict = _verdict(options, languages, probs, segments, verdict_seconds)
+        done = at + len(batch)
         log.info("Chunks done: %d of %d", done, len(speech))
         yield Progress(done, len(speech), time.perf_counter() - started, verdict, list(segments))
-    final = _verdict(options, languages, probs, segments, verdict_seconds)
-    yield Progress(len(speech), len(speech), time.perf_counter() - started, final, list(segments))
 
 
 def _verdict(

@@ -150,3 +150,13 @@ def test_int8_is_never_used_on_cuda(monkeypatch) -> None:
     monkeypatch.setenv("ASR_CPU_INT8", "1")
     assert plan_device(cuda_available=True).int8 is False
     assert plan_device(cuda_available=False).int8 is True
+
+
+def test_a_batch_is_stopped_after_its_tags_only_when_no_language_is_accepted(japanese_checkpoint) -> None:
+    engine = AsrEngine.load(str(japanese_checkpoint))
+    clips = [noise(3.0), noise(2.0, seed=1)]
+    refused = engine.transcribe(clips, accept=accept_default, max_new_tokens=50)
+    assert [(o.stopped_at_tag, o.tokens, o.language) for o in refused] == [(True, 3, "Japanese")] * 2
+    assert refused[0].tag_seconds is not None and refused[0].tag_seconds > 0
+    welcome = engine.transcribe(clips, accept=lambda name: name == "Japanese", max_new_tokens=50)
+    assert [(o.stopped_at_tag, o.text) for o in welcome] == [(False, "hello world")] * 2
