@@ -10,13 +10,13 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoProcessor, Qwen3ASRForConditionalGeneration
+from transformers import AutoProcessor, LogitsProcessor, LogitsProcessorList, Qwen3ASRForConditionalGeneration
 
 import asr.transcribe as pipeline
 from asr.engine import SAMPLE_RATE, AsrEngine
@@ -25,8 +25,9 @@ from asr.transcribe import TranscribeOptions
 from bench.probe import Probe, decoded_tokens, peak_rss_mb
 
 # Random weights never name a language, and the pipeline refuses a recording whose language it cannot tell;
-# the bench stands in this name for the missing tag so the whole recording is transcribed, as for real speech.
-ASSUMED_LANGUAGE = "English"
+# the bench makes the first tokens of every chunk spell this tag, as a real model's would, so the language
+# check runs for real and the whole recording is transcribed.
+SPOKEN_TAG = "language English<asr_text>"
 VARIANTS = {"a": "seed fp16 auto", "b": "bare fp32", "c": "pipeline fp32"}
 
 
@@ -125,16 +126,46 @@ class _Timed:
             self.seconds += time.perf_counter() - started
 
 
+class ForceTag(LogitsProcessor):
+    """Make the first generated tokens of every sequence spell `ids` (a language tag)."""
+
+    def __init__(self, ids: list[int], prompt_len: int):
+        self.ids = ids
+        self.prompt_len = prompt_len
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        step = input_ids.shape[1] - self.prompt_len
+        if step >= len(self.ids):
+            return scores
+        forced = torch.full_like(scores, float("-inf"))
+        forced[:, self.ids[step]] = 0.0
+        return forced
+
+
+def speak_tag(engine: AsrEngine, tag: str) -> None:
+    """Every `generate` of this engine instance starts its answer with `tag` (bench-only, never `asr/`)."""
+    ids = engine.processor.tokenizer.encode(tag, add_special_tokens=False)
+    original = engine.model.generate
+
+    def generate(*args, **kwargs):
+        processors = LogitsProcessorList(kwargs.get("logits_processor") or [])
+        processors.insert(0, ForceTag(ids, kwargs["input_ids"].shape[1]))
+        kwargs["logits_processor"] = processors
+        return original(*args, **kwargs)
+
+    engine.model.generate = generate
+
+
 def fix_pipeline_length(engine: AsrEngine, tokens_per_second: float, tag_tokens: int) -> None:
-    """Make every engine call decode the bench's token budget for its longest chunk, and stand in a language
-    for the tag random weights never write. Bench-only: patches this engine instance, never `asr/`."""
+    """Make every engine call decode the bench's token budget for its longest chunk, its first tokens a real
+    language tag. Bench-only: patches this engine instance, never `asr/`."""
     original = engine.transcribe
+    speak_tag(engine, SPOKEN_TAG)
 
     def transcribe(audios, **kwargs):
         seconds = max(len(a) for a in audios) / SAMPLE_RATE
         kwargs["max_new_tokens"] = decoded_tokens(seconds, tokens_per_second, tag_tokens)
-        outputs = original(audios, **kwargs)
-        return [replace(o, language=o.language or ASSUMED_LANGUAGE) for o in outputs]
+        return original(audios, **kwargs)
 
     engine.transcribe = transcribe
 
