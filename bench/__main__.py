@@ -48,10 +48,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     profile.add_argument("--int8", action="store_true", help="add int8 dynamic quantization (+ agreement)")
     profile.add_argument("--quick", action="store_true", help="smoke test: 4 steps, 5 s chunks")
+    langid = sub.add_parser("langid", help="cost of the language check: refused vs accepted vs none")
+    langid.add_argument("--seconds", type=float, default=30.0)
+    langid.add_argument("--repeats", type=int, default=3)
+    langid.add_argument("--tokens-per-second", type=float, default=3.5)
+    langid.add_argument("--tag-tokens", type=int, default=3)
+    langid.add_argument("--quick", action="store_true", help="tiny checkpoint, for a smoke test")
     child = sub.add_parser("child")  # internal: one measurement in a fresh process
     child.add_argument("spec")
     child.add_argument("out")
-    for command in (run, profile):
+    for command in (run, profile, langid):
         command.add_argument("--cache", type=Path, default=None, help="where inputs and checkpoints live")
     return parser
 
@@ -133,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "child":
         child_main(args.spec, args.out)
+    elif args.command == "langid":
+        from bench.langid import langid_main
+
+        langid_main(args)
     elif args.command == "profile":
         from bench.profile import profile_main
 

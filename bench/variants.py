@@ -156,11 +156,13 @@ def speak_tag(engine: AsrEngine, tag: str) -> None:
     engine.model.generate = generate
 
 
-def fix_pipeline_length(engine: AsrEngine, tokens_per_second: float, tag_tokens: int) -> None:
+def fix_pipeline_length(
+    engine: AsrEngine, tokens_per_second: float, tag_tokens: int, tag: str = SPOKEN_TAG
+) -> None:
     """Make every engine call decode the bench's token budget for its longest chunk, its first tokens a real
     language tag. Bench-only: patches this engine instance, never `asr/`."""
     original = engine.transcribe
-    speak_tag(engine, SPOKEN_TAG)
+    speak_tag(engine, tag)
 
     def transcribe(audios, **kwargs):
         seconds = max(len(a) for a in audios) / SAMPLE_RATE

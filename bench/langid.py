@@ -1,0 +1,54 @@
+"""`python -m bench langid`: what the language check costs, refused and accepted, at the real model size.
+
+Three runs of `run_job` on the same clip, interleaved, in one process (the model loads once):
+refused — the model's first tokens say `language Japanese`, which the default policy refuses; accepted — they
+say `language English` and the whole clip is transcribed at the bench's token rate; forced — the language is
+given, so no tag is generated or checked (the cost of transcription without any language check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+from asr.engine import AsrEngine
+from asr.job import run_job
+from asr.transcribe import TranscribeOptions
+from bench import assets
+from bench.variants import fix_pipeline_length
+
+
+def _timed(engine: AsrEngine, mp3: Path, options: TranscribeOptions) -> tuple[float, str | None]:
+    started = time.perf_counter()
+    result = run_job(mp3, engine, options)
+    return time.perf_counter() - started, result.error.code if result.error else None
+
+
+def langid_main(args: argparse.Namespace) -> None:
+    root = assets.cache_dir(args.cache)
+    mp3 = assets.speech_mp3(root, args.seconds)
+    checkpoint = assets.checkpoint(root, tiny=args.quick)
+    refusing, accepting = AsrEngine.load(str(checkpoint)), AsrEngine.load(str(checkpoint))
+    fix_pipeline_length(refusing, args.tokens_per_second, args.tag_tokens, "language Japanese<asr_text>")
+    fix_pipeline_length(accepting, args.tokens_per_second, args.tag_tokens)
+    runs: dict[str, list[float]] = {"refused": [], "accepted": [], "forced, no check": []}
+    for _ in range(args.repeats):
+        seconds, code = _timed(refusing, mp3, TranscribeOptions())
+        assert code == "language_refused", code
+        runs["refused"].append(seconds)
+        seconds, code = _timed(accepting, mp3, TranscribeOptions())
+        assert code is None, code
+        runs["accepted"].append(seconds)
+        seconds, code = _timed(accepting, mp3, TranscribeOptions(language="English"))
+        assert code is None, code
+        runs["forced, no check"].append(seconds)
+    size = "tiny" if args.quick else "real-size"
+    print(f"\n### Language check on a {args.seconds:g} s clip ({size} model)\n")
+    print("| run | median s | runs |\n|---|---|---|")
+    for name, values in runs.items():
+        print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
+    refused, accepted = statistics.median(runs["refused"]), statistics.median(runs["accepted"])
+    forced = statistics.median(runs["forced, no check"])
+    print(f"\nrefused / accepted: {refused / accepted:.3f}; accepted / forced: {accepted / forced:.3f}")
