@@ -22,7 +22,6 @@ Only counts and timings are logged, never text.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +35,7 @@ from transformers.utils.import_utils import is_nagisa_available, is_soynlp_avail
 
 from asr.audio import SAMPLE_RATE, load_pcm
 from asr.langid import CHINESE, ENGLISH, is_chinese
-from asr.loading import DevicePlan, load_local
+from asr.loading import DevicePlan, LocalModel, load_local
 from asr.transcript import Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
@@ -85,23 +84,13 @@ class Clip:
         return self.start_s + len(self.audio) / SAMPLE_RATE
 
 
-class Aligner:
+class Aligner(LocalModel):
     """A loaded forced aligner and its processor; `align` is safe to call from many threads."""
-
-    def __init__(
-        self, model: Qwen3ASRForTokenClassification, processor, plan: DevicePlan, load_seconds: float
-    ):
-        self.model = model
-        self.processor = processor
-        self.plan = plan
-        self.load_seconds = load_seconds
-        self._lock = threading.Lock()
 
     @classmethod
     def load(cls, model: str, plan: DevicePlan | None = None) -> Aligner:
         """Load from a local folder or the hub cache; never downloads. Raises `UserFacingError`."""
-        loaded = load_local(Qwen3ASRForTokenClassification, model, "aligner", plan)
-        return cls(loaded.model, loaded.processor, loaded.plan, loaded.seconds)
+        return cls(load_local(Qwen3ASRForTokenClassification, model, "aligner", plan))
 
     def words(self, text: str, language: str) -> list[str]:
         """The words the aligner will time in `text`, split exactly as the processor splits them."""

@@ -24,7 +24,7 @@ from transformers import (
 
 from asr.errors import UserFacingError
 from asr.langid import ASR_TEXT_MARKER, parse_language_prefix, parse_model_output, tag_probability
-from asr.loading import DevicePlan, load_local, quantize_linear_int8
+from asr.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
 
 log = logging.getLogger(__name__)
 
@@ -128,18 +128,12 @@ class _ProbAdapter(LogitsProcessor):
         return self.watcher.observe(scores)
 
 
-class AsrEngine:
+class AsrEngine(LocalModel):
     """A loaded Qwen3-ASR model and processor; `transcribe` is safe to call from many threads."""
 
-    def __init__(
-        self, model: Qwen3ASRForConditionalGeneration, processor, plan: DevicePlan, load_seconds: float
-    ):
-        self.model = model
-        self.processor = processor
-        self.plan = plan
-        self.load_seconds = load_seconds
-        self._lock = threading.Lock()
-        self._marker_id = processor.tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
+    def __init__(self, loaded: Loaded):
+        super().__init__(loaded)
+        self._marker_id = self.processor.tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
 
     @classmethod
     def load(cls, model: str, plan: DevicePlan | None = None) -> AsrEngine:
@@ -147,7 +141,7 @@ class AsrEngine:
         loaded = load_local(Qwen3ASRForConditionalGeneration, model, "model", plan)
         if loaded.plan.int8:
             quantize_linear_int8(loaded.model)
-        return cls(loaded.model, loaded.processor, loaded.plan, loaded.seconds)
+        return cls(loaded)
 
     @property
     def device(self) -> torch.device:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -102,3 +103,14 @@ def load_local(model_class: type, model: str, kind: Kind, plan: DevicePlan | Non
     seconds = time.perf_counter() - started
     log.info("Loaded " + kind + " in %.1f s on the " + ("GPU" if plan.device == "cuda" else "CPU"), seconds)
     return Loaded(loaded, processor, plan, seconds)
+
+
+class LocalModel:
+    """A loaded model and its processor behind one lock, so concurrent sessions queue for it."""
+
+    def __init__(self, loaded: Loaded):
+        self.model = loaded.model
+        self.processor = loaded.processor
+        self.plan = loaded.plan
+        self.load_seconds = loaded.seconds
+        self._lock = threading.Lock()
