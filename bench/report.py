@@ -58,7 +58,7 @@ def per_input_table(results: list[Result], input_name: str) -> str:
     variants = [v for v in VARIANTS if any(r["variant"] == v and r["input"] == input_name for r in results)]
     by_variant = {v: [r for r in results if r["variant"] == v and r["input"] == input_name] for v in variants}
     header = ["stage"] + [f"({v}) {VARIANTS[v]}" for v in variants]
-    rows = []
+    rows = [["precision", *(by_variant[v][0].get("dtype", "–") for v in variants)]]
     for label, key, fmt, how in _ROWS:
         cells = [_cell(_aggregate(by_variant[v], key, how), fmt) for v in variants]
         if any(cell != "–" for cell in cells):

@@ -28,7 +28,7 @@ from bench.probe import Probe, decoded_tokens, peak_rss_mb
 # the bench makes the first tokens of every chunk spell this tag, as a real model's would, so the language
 # check runs for real and the whole recording is transcribed.
 SPOKEN_TAG = "language English<asr_text>"
-VARIANTS = {"a": "seed fp16 auto", "b": "bare fp32", "c": "pipeline fp32"}
+VARIANTS = {"a": "seed fp16 auto", "b": "bare fp32", "c": "pipeline (app dtype)"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def run(spec: RunSpec) -> dict[str, Any]:
         repeat=spec.repeat,
         threads=torch.get_num_threads(),
         peak_rss_mb=peak_rss_mb(),
+        dtype=str(result.pop("dtype")).removeprefix("torch."),
     )
     result["rtf"] = result["total_s"] / result["audio_s"]
     return result
@@ -93,6 +94,7 @@ def _whole_file(spec: RunSpec, dtype: torch.dtype, device_map: str | None) -> di
         model.generate(**inputs, max_new_tokens=budget, do_sample=False)
     total_s = time.perf_counter() - started
     return {
+        "dtype": model.dtype,
         "audio_s": audio_s,
         "load_s": load_s,
         "load_peak_rss_mb": load_peak,
@@ -191,6 +193,7 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
         raise RuntimeError(f"pipeline job failed: {result.error.code}")
     transcript = result.transcript
     return {
+        "dtype": engine.plan.dtype,
         "audio_s": transcript.duration_s,
         "load_s": engine.load_seconds,
         "load_peak_rss_mb": load_peak,

@@ -27,16 +27,33 @@ def accept_default(name: str | None) -> bool:
     return is_accepted(name, DEFAULT_ACCEPTED)
 
 
-def test_fp16_and_device_map_auto_on_cuda_fp32_on_cpu() -> None:
+def test_fp16_and_device_map_auto_on_cuda_bf16_or_fp32_on_cpu(monkeypatch) -> None:
+    monkeypatch.delenv("ASR_DTYPE", raising=False)
+    monkeypatch.delenv("ASR_CPU_INT8", raising=False)
     gpu = plan_device(cuda_available=True)
     assert (gpu.device, gpu.dtype, gpu.device_map) == ("cuda", torch.float16, "auto")
-    cpu = plan_device(cuda_available=False)
-    assert (cpu.device, cpu.dtype, cpu.device_map) == ("cpu", torch.float32, None)
+    laptop = plan_device(cuda_available=False, native_bf16=False)
+    assert (laptop.device, laptop.dtype, laptop.device_map) == ("cpu", torch.float32, None)
+    server = plan_device(cuda_available=False, native_bf16=True)
+    assert (server.device, server.dtype, server.device_map) == ("cpu", torch.bfloat16, None)
+    assert plan_device(cuda_available=False, int8=True, native_bf16=True).dtype == torch.float32
 
 
-def test_loads_the_checkpoint_and_generates_from_audio(random_checkpoint: Path) -> None:
+def test_asr_dtype_overrides_the_choice(monkeypatch) -> None:
+    monkeypatch.setenv("ASR_DTYPE", " BFloat16 ")
+    assert plan_device(cuda_available=False, native_bf16=False).dtype == torch.bfloat16
+    assert plan_device(cuda_available=True).dtype == torch.bfloat16
+    monkeypatch.setenv("ASR_DTYPE", "float32")
+    assert plan_device(cuda_available=False, native_bf16=True).dtype == torch.float32
+    monkeypatch.setenv("ASR_DTYPE", "nonsense")
+    assert plan_device(cuda_available=False, native_bf16=False).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_loads_the_checkpoint_and_generates_from_audio(random_checkpoint: Path, monkeypatch, dtype) -> None:
+    monkeypatch.setenv("ASR_DTYPE", dtype)
     engine = AsrEngine.load(str(random_checkpoint))
-    assert engine.model.dtype == torch.float32
+    assert engine.model.dtype == getattr(torch, dtype)
     [out] = engine.transcribe([noise(2.0)], max_new_tokens=6)
     assert 0 < out.tokens <= 6  # a real generate call ran and produced tokens
     assert isinstance(out.raw, str)
