@@ -1,8 +1,8 @@
 """Load a Qwen3-ASR-family checkpoint from this machine, in the right precision for the device.
 
 The speech model and the forced aligner load the same way: local files only (the app never downloads),
-FP16 with `device_map="auto"` on CUDA, bf16 or float32 on CPU by what the CPU does fast, and a refusal when the weights don't all fit the
-architecture (transformers only warns, then runs random weights).
+FP16 with `device_map="auto"` on CUDA, bf16 or float32 on CPU by what the CPU does fast, and a refusal when
+the weights don't all fit the architecture (transformers only warns, then runs random weights).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import huggingface_hub.constants
 import numpy as np
 import pytest
 import srt
-import torch
 from transformers import Qwen3ASRForTokenClassification
 from transformers.utils.import_utils import is_nagisa_available
 
