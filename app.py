@@ -321,7 +321,7 @@ def main() -> None:
         name, upload = sources[index]
         forced = None if choice == AUTO else choice
         accepted = frozenset(ALL_LANGUAGES) if forced is None else frozenset({forced})
-        rerun = replace(options, language=forced, accepted=accepted)
+        rerun = replace(options, language=forced, accepted=accepted, check_language=False)
         state["running"] = True
         state["cards"][index] = run_one(name, upload.getvalue(), loader, aligner, rerun, lang)
         state["running"] = False

@@ -9,15 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from transformers import (
+    Cache,
+    DynamicCache,
     LogitsProcessor,
     LogitsProcessorList,
     Qwen3ASRForConditionalGeneration,
+    StaticCache,
     StoppingCriteria,
     StoppingCriteriaList,
 )
@@ -40,11 +43,6 @@ class ChunkOutput:
     raw: str  # decoded generation, special tokens removed
     language_prob: float | None  # product of the language-name tokens' probabilities; None if forced
     tokens: int  # generated tokens
-    stopped_at_tag: bool  # the batch ended right after its tags: none of their languages was accepted
-    tag_seconds: float | None = None  # from the call until every tag of the batch was read
-
-
-AcceptLanguage = Callable[[str | None], bool]
 
 
 # "language" + a name of at most a few tokens + "<asr_text>"; past this a sequence wrote no tag at all, and
@@ -52,38 +50,24 @@ AcceptLanguage = Callable[[str | None], bool]
 MAX_TAG_TOKENS = 12
 
 
-class _LanguageTagWatcher:
-    """Reads the `language <Name><asr_text>` tags of a batch while they are generated.
+class _TagReader(LogitsProcessor):
+    """Records, for each sequence still inside its `language <Name><asr_text>` tag, the probability of the
+    (greedy) token chosen; a sequence leaves its tag at the marker, at its end, or after MAX_TAG_TOKENS."""
 
-    As a logits processor it records, for each sequence still inside its tag, the probability of the
-    (greedy) token chosen. As a stopping criterion it decides once every sequence has written its tag: when
-    none of the batch's languages is accepted it ends them all, so a refused recording costs one (batched)
-    encoder pass and a few tokens, while an accepted one simply goes on and pays nothing extra.
-    """
-
-    def __init__(
-        self,
-        prompt_len: int,
-        batch: int,
-        marker_id: int,
-        finished_ids: set[int],
-        decode: Callable,
-        accept: AcceptLanguage | None,
-        started: float,
-    ):
-        self.prompt_len = prompt_len
+    def __init__(self, batch: int, marker_id: int, finished_ids: set[int]):
         self.marker_id = marker_id
         self.finished_ids = finished_ids
-        self.decode = decode
-        self.accept = accept
-        self.started = started
         self.in_tag = [True] * batch
         self.tag_probs: list[list[float]] = [[] for _ in range(batch)]
-        self.languages: list[str | None] = [None] * batch
-        self.decided_seconds: float | None = None
-        self.refused = False
+        self._calls = 0
 
-    def observe(self, scores: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
+        if self._calls:  # from the second step on, the last input token is the one chosen at the step before
+            for row, token in enumerate(input_ids[:, -1].tolist()):
+                ended = token == self.marker_id or token in self.finished_ids
+                if self.in_tag[row] and (ended or len(self.tag_probs[row]) >= MAX_TAG_TOKENS):
+                    self.in_tag[row] = False
+        self._calls += 1
         rows = [i for i, inside in enumerate(self.in_tag) if inside]
         if rows:
             probs = torch.softmax(scores[rows].float(), dim=-1).max(dim=-1).values.tolist()
@@ -91,41 +75,43 @@ class _LanguageTagWatcher:
                 self.tag_probs[row].append(prob)
         return scores
 
-    def stop(self, input_ids: torch.LongTensor) -> torch.BoolTensor:
-        for row, token in enumerate(input_ids[:, -1].tolist()):
-            if not self.in_tag[row]:
-                continue
-            if token == self.marker_id:
-                self.in_tag[row] = False
-                tag = parse_language_prefix(self.decode(input_ids[row, self.prompt_len :]))
-                self.languages[row] = tag.language
-            elif token in self.finished_ids or len(self.tag_probs[row]) >= MAX_TAG_TOKENS:
-                self.in_tag[row] = False  # ended, or wrote no tag: nothing more to read
-        if self.decided_seconds is None and not any(self.in_tag):
-            self.decided_seconds = time.perf_counter() - self.started
-            self.refused = self.accept is not None and not any(map(self.accept, self.languages))
-        return torch.full((input_ids.shape[0],), self.refused, dtype=torch.bool, device=input_ids.device)
 
-    def language_prob(self, row: int) -> float | None:
-        """Probability of the language name: the tokens after `language` and before `<asr_text>`."""
-        name_probs = self.tag_probs[row][1:-1]  # drop "language" and the marker itself
-        return tag_probability(name_probs) if name_probs else None
+class _FirstRowBudget(StoppingCriteria):
+    """Ends row 0 once it has generated `limit` tokens in this call; the other rows run to their end."""
 
-
-class _StopAdapter(StoppingCriteria):
-    def __init__(self, watcher: _LanguageTagWatcher):
-        self.watcher = watcher
+    def __init__(self, prompt_len: int, limit: int):
+        self.prompt_len = prompt_len
+        self.limit = limit
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
-        return self.watcher.stop(input_ids)
+        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+        done[0] = input_ids.shape[1] - self.prompt_len >= self.limit
+        return done
 
 
-class _ProbAdapter(LogitsProcessor):
-    def __init__(self, watcher: _LanguageTagWatcher):
-        self.watcher = watcher
+def _name_probability(tag_probs: list[float]) -> float | None:
+    """Probability of the language name: the tokens after `language` and before `<asr_text>`."""
+    name_probs = tag_probs[1:-1]  # drop "language" and the marker itself
+    return tag_probability(name_probs) if name_probs else None
 
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
-        return self.watcher.observe(scores)
+
+@dataclass
+class LanguageProbe:
+    """The first chunk's answer up to the end of its language tag, and the decoder state to go on from.
+
+    A refused recording costs this alone: one chunk's encoder pass and prefill plus the few tag tokens.
+    An accepted one hands it to `AsrEngine.transcribe(resume=...)`, which continues that chunk inside the
+    first batch from this state instead of starting it again.
+    """
+
+    language: str | None
+    language_prob: float | None
+    seconds: float
+    sequence: torch.Tensor  # prompt + generated tag tokens, 1-D
+    generated: int  # tag tokens generated
+    ended: bool  # the answer ended inside the tag (end of sequence): nothing to continue
+    cache: Cache  # keys/values of every token of `sequence` but the last
+    tag_probs: list[float]
 
 
 class AsrEngine(LocalModel):
@@ -133,7 +119,10 @@ class AsrEngine(LocalModel):
 
     def __init__(self, loaded: Loaded):
         super().__init__(loaded)
-        self._marker_id = self.processor.tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
+        tokenizer = self.processor.tokenizer
+        self._marker_id = tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
+        eos = self.model.generation_config.eos_token_id
+        self._finished_ids = {tokenizer.pad_token_id, *(eos if isinstance(eos, list) else [eos])}
 
     @classmethod
     def load(cls, model: str, plan: DevicePlan | None = None) -> AsrEngine:
@@ -147,75 +136,160 @@ class AsrEngine(LocalModel):
     def device(self) -> torch.device:
         return self.model.device
 
-    def transcribe(
-        self,
-        audios: Sequence[np.ndarray],
-        *,
-        language: str | None = None,
-        context: str | None = None,
-        accept: AcceptLanguage | None = None,
-        max_new_tokens: int = 256,
-    ) -> list[ChunkOutput]:
-        """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
-
-        `language` forces the language (the processor prefills the tag, the model writes only the text);
-        `accept`, with automatic language, ends the whole batch right after the tags when it accepts none.
-        """
-        started = time.perf_counter()
+    def _inputs(self, audios: Sequence[np.ndarray], language: str | None, context: str | None):
         inputs = self.processor.apply_transcription_request(
             audio=list(audios),
             language=language,
             prompt=[context] * len(audios) if context else None,
         )
         inputs = inputs.to(self.model.device)
-        if "input_features" in inputs:
-            inputs["input_features"] = inputs["input_features"].to(self.plan.dtype)
-        prompt_len = inputs["input_ids"].shape[1]
-        watcher = None
-        kwargs: dict = {}
-        if language is None:
-            finished = {self.processor.tokenizer.pad_token_id, *self._eos_ids()}
-            decode = self.processor.tokenizer.decode
-            watcher = _LanguageTagWatcher(
-                prompt_len, len(audios), self._marker_id, finished, decode, accept, started
+        inputs["input_features"] = inputs["input_features"].to(self.plan.dtype)
+        return inputs
+
+    def probe_language(self, audio: np.ndarray, *, context: str | None = None) -> LanguageProbe:
+        """Generate one chunk's answer only until its language tag is complete (`<asr_text>` ends it)."""
+        started = time.perf_counter()
+        inputs = self._inputs([audio], None, context)
+        reader = _TagReader(1, self._marker_id, self._finished_ids)
+        with self._lock, torch.inference_mode():
+            out = self.model.generate(
+                **inputs,
+                max_new_tokens=MAX_TAG_TOKENS,
+                do_sample=False,
+                eos_token_id=[self._marker_id, *sorted(self._finished_ids)],
+                logits_processor=LogitsProcessorList([reader]),
+                return_dict_in_generate=True,
             )
-            kwargs["logits_processor"] = LogitsProcessorList([_ProbAdapter(watcher)])
-            kwargs["stopping_criteria"] = StoppingCriteriaList([_StopAdapter(watcher)])
-        if len(audios) > 1:
+        sequence = out.sequences[0]
+        generated = sequence.numel() - inputs["input_ids"].shape[1]
+        tag = parse_language_prefix(self.processor.tokenizer.decode(sequence[-generated:]))
+        return LanguageProbe(
+            language=tag.language,
+            language_prob=_name_probability(reader.tag_probs[0]),
+            seconds=time.perf_counter() - started,
+            sequence=sequence,
+            generated=generated,
+            ended=int(sequence[-1]) in self._finished_ids,
+            cache=out.past_key_values,
+            tag_probs=reader.tag_probs[0],
+        )
+
+    def transcribe(
+        self,
+        audios: Sequence[np.ndarray],
+        *,
+        language: str | None = None,
+        context: str | None = None,
+        max_new_tokens: int = 256,
+        resume: LanguageProbe | None = None,
+    ) -> list[ChunkOutput]:
+        """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
+
+        `language` forces the language (the processor prefills the tag, the model writes only the text).
+        `resume` is `probe_language` of `audios[0]`: that chunk goes on from where the probe stopped.
+        """
+        if resume is not None and resume.ended:
+            first = self._chunk_output(resume.sequence[-resume.generated :], None, resume.tag_probs)
+            if len(audios) == 1:
+                return [first]
+            return [first, *self.transcribe(audios[1:], context=context, max_new_tokens=max_new_tokens)]
+        reader = None if language else _TagReader(len(audios), self._marker_id, self._finished_ids)
+        if resume is not None:
+            reader.in_tag[0], reader.tag_probs[0] = False, list(resume.tag_probs)
+            inputs = self._resumed_inputs(resume, audios[1:], context, max_new_tokens)
+        else:
+            inputs = self._inputs(audios, language, context)
+        kwargs: dict = {"logits_processor": LogitsProcessorList([reader])} if reader else {}
+        if resume is not None:  # the probed chunk has already generated part of its budget
+            budget = _FirstRowBudget(inputs["input_ids"].shape[1], max_new_tokens - resume.generated)
+            kwargs["stopping_criteria"] = StoppingCriteriaList([budget])
+        if len(audios) > 1 and resume is None:
             # The dynamic cache re-concatenates every layer's keys and values at each step, which grows with
             # the batch: at batch 8 (20 s chunks, fp32, 2 threads) a decode step took 440 ms dynamic vs 357 ms
             # static (`python -m bench profile`). At batch 1 static was slower (188 vs 169 ms), so only here.
             kwargs["cache_implementation"] = "static"
+        prompt_len = inputs["input_ids"].shape[1]
         with self._lock, torch.inference_mode():
             sequences = self.model.generate(
                 **inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs
             )
-        generated = sequences[:, prompt_len:]
-        return [self._chunk_output(generated[row], language, watcher, row) for row in range(len(audios))]
+        generated = [sequences[row, prompt_len:] for row in range(len(audios))]
+        if resume is not None:
+            generated[0] = torch.cat([resume.sequence[-resume.generated :], generated[0]])
+        return [
+            self._chunk_output(ids, language, reader.tag_probs[row] if reader else None)
+            for row, ids in enumerate(generated)
+        ]
+
+    def _resumed_inputs(
+        self, probe: LanguageProbe, rest: Sequence[np.ndarray], context: str | None, max_new_tokens: int
+    ) -> dict:
+        """`generate` inputs that go on with the probed chunk as row 0 and start the other chunks beside it.
+
+        The other chunks are prefilled here, all but their last prompt token; then both caches are
+        left-padded to one length and stacked, so `generate`'s first step feeds every row one token (the
+        probe's `<asr_text>`, the others' last prompt token) and the batch shares every decoder step from
+        there. Positions come from the attention mask, as in a plain batched `generate`.
+        """
+        pad_id = self.processor.tokenizer.pad_token_id
+        ids, masks = [probe.sequence], [torch.ones_like(probe.sequence)]
+        caches = [(probe.cache, 0)]  # (cache, row in it) for each row of the new batch
+        if rest:
+            inputs = self._inputs(rest, None, context)
+            rest_ids, rest_mask = inputs["input_ids"], inputs["attention_mask"]
+            positions = (rest_mask.cumsum(-1) - 1).clamp(min=0)
+            with self._lock, torch.inference_mode():
+                out = self.model(
+                    input_ids=rest_ids[:, :-1],
+                    attention_mask=rest_mask[:, :-1],
+                    position_ids=positions[:, :-1],
+                    input_features=inputs["input_features"],
+                    input_features_mask=inputs["input_features_mask"],
+                    past_key_values=DynamicCache(config=self.model.config),
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            ids += list(rest_ids)
+            masks += list(rest_mask)
+            caches += [(out.past_key_values, row) for row in range(len(rest))]
+        length = max(row.numel() for row in ids)
+
+        def left_pad(tensor: torch.Tensor, fill: int = 0) -> torch.Tensor:
+            """Pad the last dimension (token ids) or the sequence dimension of keys/values to `length`."""
+            missing = length - tensor.shape[-1] if tensor.dim() == 1 else length - 1 - tensor.shape[-2]
+            pad = (missing, 0) if tensor.dim() == 1 else (0, 0, missing, 0)
+            return torch.nn.functional.pad(tensor, pad, value=fill)
+
+        batch = {
+            "input_ids": torch.stack([left_pad(row, pad_id) for row in ids]),
+            "attention_mask": torch.stack([left_pad(row) for row in masks]),
+            "past_key_values": probe.cache,
+        }
+        if rest:
+            batch["past_key_values"] = cache = StaticCache(self.model.config, length + max_new_tokens)
+            for index in range(len(probe.cache.layers)):
+                layers = [(source.layers[index], row) for source, row in caches]
+                keys = torch.cat([left_pad(layer.keys[row : row + 1]) for layer, row in layers])
+                values = torch.cat([left_pad(layer.values[row : row + 1]) for layer, row in layers])
+                cache.update(keys, values, index)
+        return batch
 
     def _chunk_output(
-        self, ids: torch.Tensor, forced: str | None, watcher: _LanguageTagWatcher | None, row: int
+        self, ids: torch.Tensor, forced: str | None, tag_probs: list[float] | None
     ) -> ChunkOutput:
         tokenizer = self.processor.tokenizer
-        pad = {tokenizer.pad_token_id, *self._eos_ids()}
-        count = sum(1 for token in ids.tolist() if token not in pad)
+        count = sum(1 for token in ids.tolist() if token not in self._finished_ids)
         raw = tokenizer.decode(ids, skip_special_tokens=True)
         if forced is not None:
-            return ChunkOutput(forced, raw.strip(), raw, None, count, False)
+            return ChunkOutput(forced, raw.strip(), raw, None, count)
         parsed = parse_model_output(raw)
         return ChunkOutput(
             language=parsed.language if parsed.well_formed else None,
             text=parsed.text,
             raw=raw,
-            language_prob=watcher.language_prob(row) if watcher else None,
+            language_prob=_name_probability(tag_probs or []),
             tokens=count,
-            stopped_at_tag=bool(watcher and watcher.refused),
-            tag_seconds=watcher.decided_seconds if watcher else None,
         )
-
-    def _eos_ids(self) -> set[int]:
-        eos = self.model.generation_config.eos_token_id
-        return set(eos if isinstance(eos, list) else [eos])
 
 
 class EngineLoader:

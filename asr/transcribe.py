@@ -1,12 +1,11 @@
 """Decoded WAV -> language verdict -> transcript, chunk batch by chunk batch.
 
-`stream_transcription` is a generator (like faster-whisper's `transcribe`): it yields a `Progress` after the
-after every batch, so the UI can show partial text and an ETA and stop between batches (closing the
-generator is the cancel). The language check rides on the first batch's own first tokens: once every chunk
-of it has written its `language <Name>` tag and none is accepted, generation ends there, so a refused
-recording costs one batched encoder pass and a few tokens, and an accepted one pays nothing extra: its
-generation simply goes on (a first chunk run alone could not share the decoder's weight reads with the
-rest of its batch).
+`stream_transcription` is a generator (like faster-whisper's `transcribe`): it yields a `Progress` after
+every batch, so the UI can show partial text and an ETA and stop between batches (closing the generator is
+the cancel). The language check is the first chunk's own first tokens: the engine generates that chunk
+alone up to its `language <Name><asr_text>` tag, so a refused recording costs one chunk's encoder pass and
+prefill plus a few tokens; an accepted one goes on from that very decoder state inside the first batch, so
+nothing is computed twice and the rest of the batch still shares every decoder step with it.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ class TranscribeOptions:
     language: str | None = None  # force this language (the model's name), None = detect
     context: str | None = None  # hotwords / context prompt
     accepted: frozenset[str] = DEFAULT_ACCEPTED
+    check_language: bool = True  # False: "transcribe anyway" with automatic language, nothing refused
     batch_size: int | None = None  # None: by device and memory
     chunk_target_s: float = 20.0
     chunk_max_s: float = 28.0
@@ -131,18 +131,7 @@ def stream_transcription(
     def budget(batch: list[Chunk]) -> int:
         return TAG_TOKENS + int(max(c.duration_s for c in batch) * options.tokens_per_second)
 
-    def run(batch: list[Chunk], accept) -> list[ChunkOutput]:
-        pcm = [load_pcm(audio.wav_path, c.start_s, c.end_s) for c in batch]
-        return engine.transcribe(
-            pcm,
-            language=options.language,
-            context=options.context,
-            accept=accept,
-            max_new_tokens=budget(batch),
-        )
-
     log.info("Recognition started")
-    accept = None if options.language else (lambda name: is_accepted(name, options.accepted))
     size = options.batch_size or default_batch_size(engine)
     languages: list[str | None] = []
     probs: list[float] = []
@@ -151,12 +140,21 @@ def stream_transcription(
     verdict = None
     for at in range(0, len(speech), size):
         batch = speech[at : at + size]
-        outputs = run(batch, accept if at == 0 else None)
-        if at == 0 and outputs[0].tag_seconds is not None:
-            verdict_seconds = outputs[0].tag_seconds
-        if outputs[0].stopped_at_tag:
-            log.info("Language refused after %.2f s", verdict_seconds)
-            raise refusal_error(options.accepted)
+        pcm = [load_pcm(audio.wav_path, c.start_s, c.end_s) for c in batch]
+        probe = None
+        if at == 0 and options.check_language and not options.language:
+            probe = engine.probe_language(pcm[0], context=options.context)
+            verdict_seconds = probe.seconds
+            if not is_accepted(probe.language, options.accepted):
+                log.info("Language refused after %.2f s", verdict_seconds)
+                raise refusal_error(options.accepted)
+        outputs = engine.transcribe(
+            pcm,
+            language=options.language,
+            context=options.context,
+            max_new_tokens=budget(batch),
+            resume=probe,
+        )
         languages += [o.language for o in outputs]
         probs += [o.language_prob or 0.0 for o in outputs]
         segments += [_segment(c, o, budget(batch)) for c, o in zip(batch, outputs, strict=True)]

@@ -2,8 +2,9 @@
 
 Three runs of `run_job` on the same clip, interleaved, in one process (the model loads once):
 refused — the model's first tokens say `language Japanese`, which the default policy refuses; accepted — they
-say `language English` and the whole clip is transcribed at the bench's token rate; forced — the language is
-given, so no tag is generated or checked (the cost of transcription without any language check).
+say `language English` and the whole clip is transcribed at the bench's token rate; unchecked — the same
+transcription with the check switched off ("transcribe anyway"): the same tokens are generated, so
+accepted / unchecked is what the check costs an accepted recording.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def langid_main(args: argparse.Namespace) -> None:
     refusing, accepting = AsrEngine.load(str(checkpoint)), AsrEngine.load(str(checkpoint))
     fix_pipeline_length(refusing, args.tokens_per_second, args.tag_tokens, "language Japanese<asr_text>")
     fix_pipeline_length(accepting, args.tokens_per_second, args.tag_tokens)
-    runs: dict[str, list[float]] = {"refused": [], "accepted": [], "forced, no check": []}
+    runs: dict[str, list[float]] = {"refused": [], "accepted": [], "unchecked": []}
     for _ in range(args.repeats):
         seconds, code = _timed(refusing, mp3, TranscribeOptions())
         assert code == "language_refused", code
@@ -41,14 +42,14 @@ def langid_main(args: argparse.Namespace) -> None:
         seconds, code = _timed(accepting, mp3, TranscribeOptions())
         assert code is None, code
         runs["accepted"].append(seconds)
-        seconds, code = _timed(accepting, mp3, TranscribeOptions(language="English"))
+        seconds, code = _timed(accepting, mp3, TranscribeOptions(check_language=False))
         assert code is None, code
-        runs["forced, no check"].append(seconds)
+        runs["unchecked"].append(seconds)
     size = "tiny" if args.quick else "real-size"
     print(f"\n### Language check on a {args.seconds:g} s clip ({size} model)\n")
     print("| run | median s | runs |\n|---|---|---|")
     for name, values in runs.items():
         print(f"| {name} | {statistics.median(values):.2f} | {', '.join(f'{v:.2f}' for v in values)} |")
     refused, accepted = statistics.median(runs["refused"]), statistics.median(runs["accepted"])
-    forced = statistics.median(runs["forced, no check"])
-    print(f"\nrefused / accepted: {refused / accepted:.3f}; accepted / forced: {accepted / forced:.3f}")
+    unchecked = statistics.median(runs["unchecked"])
+    print(f"\nrefused / accepted: {refused / accepted:.3f}; accepted / unchecked: {accepted / unchecked:.3f}")

@@ -52,7 +52,9 @@ class Probe:
     """Attach to a model (and optionally its processor) and accumulate `StageTimes`.
 
     `generate` is wrapped so `min_new_tokens` always equals `max_new_tokens`: every call decodes exactly the
-    budget its caller asked for.
+    budget its caller asked for, except the language probe, which passes its own `eos_token_id` (the end of
+    the tag) and must stop there. A forward outside `generate` (the engine prefilling the rest of a batch
+    that resumes from the probe) counts as prefill.
     """
 
     def __init__(self, model: torch.nn.Module, processor: Any | None = None):
@@ -61,6 +63,7 @@ class Probe:
         self._forward_started = 0.0
         self._encoder_started = 0.0
         self._prefill_done = 0.0
+        self._in_generate = False
         self._wrap_generate(model)
         if processor is not None:
             self._wrap_processor(processor)
@@ -74,10 +77,14 @@ class Probe:
         original = model.generate
 
         def generate(*args, **kwargs):
-            kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
+            if "eos_token_id" not in kwargs:
+                kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
             started = time.perf_counter()
-            self._first_forward = True
-            out = original(*args, **kwargs)
+            self._first_forward = self._in_generate = True
+            try:
+                out = original(*args, **kwargs)
+            finally:
+                self._in_generate = False
             ended = time.perf_counter()
             self.times.prefill_s += self._prefill_done - started
             self.times.decode_phase_s += ended - self._prefill_done
@@ -99,7 +106,7 @@ class Probe:
 
     def _forward_pre(self, module, args, kwargs) -> None:
         self._forward_started = time.perf_counter()
-        if not self._first_forward:
+        if self._in_generate and not self._first_forward:
             ids = kwargs.get("input_ids")
             batch = ids.shape[0] if ids is not None else kwargs["inputs_embeds"].shape[0]
             self.times.steps += 1
@@ -107,7 +114,9 @@ class Probe:
 
     def _forward_post(self, module, args, output) -> None:
         now = time.perf_counter()
-        if self._first_forward:
+        if not self._in_generate:
+            self.times.prefill_s += now - self._forward_started
+        elif self._first_forward:
             self._first_forward = False
             self._prefill_done = now
         else:

@@ -129,29 +129,34 @@ class _Timed:
 
 
 class ForceTag(LogitsProcessor):
-    """Make the first generated tokens of every sequence spell `ids` (a language tag)."""
+    """Make the first generated tokens of every sequence from `first_row` on spell `ids` (a language tag)."""
 
-    def __init__(self, ids: list[int], prompt_len: int):
+    def __init__(self, ids: list[int], prompt_len: int, first_row: int = 0):
         self.ids = ids
         self.prompt_len = prompt_len
+        self.first_row = first_row
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         step = input_ids.shape[1] - self.prompt_len
         if step >= len(self.ids):
             return scores
-        forced = torch.full_like(scores, float("-inf"))
-        forced[:, self.ids[step]] = 0.0
+        forced = scores.clone()
+        forced[self.first_row :] = float("-inf")
+        forced[self.first_row :, self.ids[step]] = 0.0
         return forced
 
 
 def speak_tag(engine: AsrEngine, tag: str) -> None:
-    """Every `generate` of this engine instance starts its answer with `tag` (bench-only, never `asr/`)."""
+    """Every `generate` of this engine instance starts its answer with `tag` (bench-only, never `asr/`).
+
+    A call that resumes from the language probe (it passes a cache) already has row 0's tag."""
     ids = engine.processor.tokenizer.encode(tag, add_special_tokens=False)
     original = engine.model.generate
 
     def generate(*args, **kwargs):
         processors = LogitsProcessorList(kwargs.get("logits_processor") or [])
-        processors.insert(0, ForceTag(ids, kwargs["input_ids"].shape[1]))
+        first_row = 1 if kwargs.get("past_key_values") is not None else 0
+        processors.insert(0, ForceTag(ids, kwargs["input_ids"].shape[1], first_row))
         kwargs["logits_processor"] = processors
         return original(*args, **kwargs)
 

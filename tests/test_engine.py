@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -61,8 +62,8 @@ def test_loads_the_checkpoint_and_generates_from_audio(random_checkpoint: Path, 
 
 def test_a_checkpoint_that_says_a_line_is_parsed_into_language_and_text(english_checkpoint: Path) -> None:
     engine = AsrEngine.load(str(english_checkpoint))
-    [out] = engine.transcribe([noise(3.0)], accept=accept_default)
-    assert (out.language, out.text, out.stopped_at_tag) == ("English", "hello world", False)
+    [out] = engine.transcribe([noise(3.0)])
+    assert (out.language, out.text) == ("English", "hello world")
     assert out.language_prob is not None and out.language_prob > 0.9
 
 
@@ -74,14 +75,57 @@ def test_forced_language_is_carried_into_the_result(english_checkpoint: Path) ->
     assert "language" not in out.raw  # the tag was prefilled, not generated
 
 
-def test_refused_language_stops_right_after_the_tag(japanese_checkpoint: Path) -> None:
+def test_the_probe_stops_right_after_the_tag(japanese_checkpoint: Path) -> None:
     engine = AsrEngine.load(str(japanese_checkpoint))
-    [refused] = engine.transcribe([noise(3.0)], accept=accept_default, max_new_tokens=50)
+    probe = engine.probe_language(noise(3.0))
     [full] = engine.transcribe([noise(3.0)], max_new_tokens=50)
-    assert refused.stopped_at_tag and refused.language == "Japanese"
-    assert refused.text == ""
-    assert refused.tokens == 3  # "language", " Japanese", "<asr_text>"
+    assert (probe.language, probe.generated, probe.ended) == (
+        "Japanese",
+        3,
+        False,
+    )  # language, Japanese, <asr_text>
+    assert probe.language_prob is not None and probe.language_prob > 0.9
+    assert probe.seconds > 0
     assert full.tokens == 5 and full.text == "hello world"
+
+
+def test_the_probe_costs_one_chunk_however_long_the_batch(japanese_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(japanese_checkpoint))
+    encoded: list[int] = []  # chunks through the audio encoder, per call
+
+    def count(module, args, kwargs) -> None:
+        encoded.append(len(kwargs.get("input_features", args[0] if args else None)))
+
+    engine.model.model.audio_tower.register_forward_pre_hook(count, with_kwargs=True)
+    engine.probe_language(noise(3.0))
+    assert encoded == [1]
+    encoded.clear()
+    engine.transcribe([noise(3.0), noise(3.0, seed=1), noise(3.0, seed=2)], max_new_tokens=8)
+    assert encoded == [3]
+
+
+@pytest.mark.parametrize("others", [0, 1, 3])
+def test_resuming_from_the_probe_gives_the_tokens_of_a_plain_batch(
+    random_checkpoint: Path, monkeypatch, others: int
+) -> None:
+    monkeypatch.setenv("ASR_DTYPE", "float32")
+    engine = AsrEngine.load(str(random_checkpoint))
+    clips = [noise(2.4, seed=7), noise(3.0, seed=1), noise(1.3, seed=2), noise(2.2, seed=3)][: others + 1]
+    plain = engine.transcribe(clips, max_new_tokens=14)
+    probe = engine.probe_language(clips[0])
+    resumed = engine.transcribe(clips, max_new_tokens=14, resume=probe)
+    assert [o.raw for o in resumed] == [o.raw for o in plain]
+    assert [o.tokens for o in resumed] == [o.tokens for o in plain]
+
+
+def test_resuming_a_line_that_says_english(english_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(english_checkpoint))
+    clips = [noise(3.0), noise(1.5, seed=1), noise(2.0, seed=2)]
+    probe = engine.probe_language(clips[0])
+    assert probe.language == "English"
+    outputs = engine.transcribe(clips, max_new_tokens=20, resume=probe)
+    assert [(o.language, o.text, o.tokens) for o in outputs] == [("English", "hello world", 5)] * 3
+    assert outputs[0].language_prob == pytest.approx(probe.language_prob)
 
 
 def test_batched_and_one_by_one_generation_give_the_same_tokens(random_checkpoint: Path) -> None:
@@ -159,7 +203,7 @@ def test_opt_in_int8_quantizes_the_decoder_only_and_still_answers(
     assert isinstance(engine.model.lm_head, quantized)
     assert isinstance(engine.model.model.language_model.layers[0].mlp.down_proj, quantized)
     assert not any(isinstance(m, quantized) for m in engine.model.model.audio_tower.modules())
-    outputs = engine.transcribe([noise(3.0), noise(1.5, seed=1)], accept=accept_default)
+    outputs = engine.transcribe([noise(3.0), noise(1.5, seed=1)])
     assert [(o.language, o.text) for o in outputs] == [("English", "hello world")] * 2
 
 
@@ -169,11 +213,10 @@ def test_int8_is_never_used_on_cuda(monkeypatch) -> None:
     assert plan_device(cuda_available=False).int8 is True
 
 
-def test_a_batch_is_stopped_after_its_tags_only_when_no_language_is_accepted(japanese_checkpoint) -> None:
-    engine = AsrEngine.load(str(japanese_checkpoint))
-    clips = [noise(3.0), noise(2.0, seed=1)]
-    refused = engine.transcribe(clips, accept=accept_default, max_new_tokens=50)
-    assert [(o.stopped_at_tag, o.tokens, o.language) for o in refused] == [(True, 3, "Japanese")] * 2
-    assert refused[0].tag_seconds is not None and refused[0].tag_seconds > 0
-    welcome = engine.transcribe(clips, accept=lambda name: name == "Japanese", max_new_tokens=50)
-    assert [(o.stopped_at_tag, o.text) for o in welcome] == [(False, "hello world")] * 2
+def test_a_probe_whose_answer_ended_is_not_continued(english_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(english_checkpoint))
+    clips = [noise(3.0), noise(1.5, seed=1)]
+    probe = replace(engine.probe_language(clips[0]), ended=True)
+    first, second = engine.transcribe(clips, max_new_tokens=20, resume=probe)
+    assert (first.language, first.text, first.tokens) == ("English", "", 3)
+    assert (second.language, second.text) == ("English", "hello world")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from asr.align import Aligner
 from asr.chunking import plan_chunks
 from asr.engine import AsrEngine
 from asr.job import JobEvent, run_job
+from asr.langid import ALL_LANGUAGES
 from asr.transcribe import TranscribeOptions
 from cleanup import private_root
 
@@ -154,14 +156,51 @@ def test_cleanup_disabled_keeps_the_folder_and_says_where(english_engine, speech
     assert job_folders() == [result.kept_wav.parent]
 
 
-def test_long_recording_is_cut_at_pauses_and_transcribed_in_batches(english_engine, tmp_path) -> None:
-    """Four 12 s stretches of sound with 1.5 s pauses: every cut lands in a pause, every chunk is heard."""
+def four_stretches(tmp_path: Path) -> tuple[Path, float]:
+    """A WAV of four 12 s stretches of sound, each followed by a 1.5 s pause, and its length."""
     pause = np.zeros(int(16000 * 1.5), dtype=np.float32)
     parts = []
     for index in range(4):
         parts += [speech_like(12.0, seed=index), pause]
-    wav = write_wav(tmp_path / "long.wav", np.concatenate(parts))
-    duration = len(np.concatenate(parts)) / 16000
+    pcm = np.concatenate(parts)
+    return write_wav(tmp_path / "long.wav", pcm), len(pcm) / 16000
+
+
+def chunks_encoded(engine: AsrEngine) -> list[int]:
+    """Counts, per audio-encoder call of `engine`, the chunks it encodes (from now on)."""
+    calls: list[int] = []
+
+    def count(module, args, kwargs) -> None:
+        calls.append(len(kwargs.get("input_features", args[0] if args else None)))
+
+    engine.model.model.audio_tower.register_forward_pre_hook(count, with_kwargs=True)
+    return calls
+
+
+def test_a_refused_long_recording_costs_one_chunk_and_an_accepted_one_encodes_each_chunk_once(
+    english_checkpoint: Path, japanese_checkpoint: Path, tmp_path: Path
+) -> None:
+    wav, _ = four_stretches(tmp_path)
+    options = TranscribeOptions(batch_size=4)
+    refusing = AsrEngine.load(str(japanese_checkpoint))
+    refused_calls = chunks_encoded(refusing)
+    refused = run_job(wav, refusing, options)
+    assert refused.error.code == "language_refused"
+    assert refused_calls == [1]  # the first chunk only, though the first batch holds four
+    accepting = AsrEngine.load(str(english_checkpoint))
+    accepted_calls = chunks_encoded(accepting)
+    accepted = run_job(wav, accepting, options)
+    segments = accepted.transcript.segments
+    assert [s.text for s in segments] == ["hello world"] * len(segments) and len(segments) > 1
+    assert accepted_calls == [1, len(segments) - 1]  # the probe, then the rest: no chunk twice
+    anyway = run_job(wav, refusing, replace(options, accepted=frozenset(ALL_LANGUAGES), check_language=False))
+    assert anyway.transcript.verdict.code == "other:Japanese"
+    assert job_folders() == []
+
+
+def test_long_recording_is_cut_at_pauses_and_transcribed_in_batches(english_engine, tmp_path) -> None:
+    """Four 12 s stretches of sound with 1.5 s pauses: every cut lands in a pause, every chunk is heard."""
+    wav, duration = four_stretches(tmp_path)
     chunks = plan_chunks(wav, duration, target_s=20.0, max_s=28.0)
     assert chunks[0].start_s == 0 and chunks[-1].end_s == pytest.approx(duration)
     assert all(a.end_s == b.start_s for a, b in zip(chunks, chunks[1:], strict=False))
