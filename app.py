@@ -11,11 +11,11 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from asr.align import Aligner
-from asr.engine import EngineLoader
+from asr.background import EngineLoader
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, export
 from asr.i18n import t
@@ -36,6 +36,9 @@ from cleanup import release_session
 from privacy import guard
 from privacy.logs import register_sensitive, sensitive, unregister_sensitive
 from privacy.selfcheck import self_check
+
+if TYPE_CHECKING:  # torch: imported by the loader thread, never by the page's first run
+    from asr.align import Aligner
 
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"
@@ -126,6 +129,8 @@ def privacy_panel(lang: str) -> None:
 @st.cache_resource(show_spinner=False)
 def load_aligner(model: str) -> Aligner:
     """Loaded only when a user asks for word timestamps, then kept for the process."""
+    from asr.align import Aligner
+
     return Aligner.load(model)
 
 

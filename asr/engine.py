@@ -7,7 +7,6 @@ the UI caches one `AsrEngine` per process and the CLI and tests build their own.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from asr.errors import UserFacingError
 from asr.langid import ASR_TEXT_MARKER, parse_language_prefix, parse_model_output, tag_probability
 from asr.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
 
@@ -109,7 +107,6 @@ class LanguageProbe:
     seconds: float
     sequence: torch.Tensor  # prompt + generated tag tokens, 1-D
     generated: int  # tag tokens generated
-    ended: bool  # the answer ended inside the tag (end of sequence): nothing to continue
     cache: Cache  # keys/values of every token of `sequence` but the last
     tag_probs: list[float]
 
@@ -169,7 +166,6 @@ class AsrEngine(LocalModel):
             seconds=time.perf_counter() - started,
             sequence=sequence,
             generated=generated,
-            ended=int(sequence[-1]) in self._finished_ids,
             cache=out.past_key_values,
             tag_probs=reader.tag_probs[0],
         )
@@ -186,13 +182,9 @@ class AsrEngine(LocalModel):
         """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
 
         `language` forces the language (the processor prefills the tag, the model writes only the text).
-        `resume` is `probe_language` of `audios[0]`: that chunk goes on from where the probe stopped.
+        `resume` is `probe_language` of `audios[0]` whose tag named a language (a tag that names none is
+        refused, never resumed): that chunk goes on from where the probe stopped.
         """
-        if resume is not None and resume.ended:
-            first = self._chunk_output(resume.sequence[-resume.generated :], None, resume.tag_probs)
-            if len(audios) == 1:
-                return [first]
-            return [first, *self.transcribe(audios[1:], context=context, max_new_tokens=max_new_tokens)]
         reader = None if language else _TagReader(len(audios), self._marker_id, self._finished_ids)
         if resume is not None:
             reader.in_tag[0], reader.tag_probs[0] = False, list(resume.tag_probs)
@@ -290,33 +282,3 @@ class AsrEngine(LocalModel):
             language_prob=_name_probability(tag_probs or []),
             tokens=count,
         )
-
-
-class EngineLoader:
-    """Loads the engine in a background thread so the page is usable while ~1 GB of weights load."""
-
-    def __init__(self, model: str, plan: DevicePlan | None = None):
-        self.model = model
-        self._engine: AsrEngine | None = None
-        self._error: UserFacingError | None = None
-        self._thread = threading.Thread(target=self._load, args=(plan,), name="asr-model-load", daemon=True)
-        self._thread.start()
-
-    def _load(self, plan: DevicePlan | None) -> None:
-        try:
-            self._engine = AsrEngine.load(self.model, plan)
-        except UserFacingError as exc:
-            self._error = exc
-
-    @property
-    def ready(self) -> bool:
-        return not self._thread.is_alive()
-
-    def get(self, timeout: float | None = None) -> AsrEngine:
-        """The engine, waiting for the load if needed; raises the load's `UserFacingError`."""
-        self._thread.join(timeout)
-        if self._error is not None:
-            raise self._error
-        if self._engine is None:
-            raise UserFacingError("model_loading")
-        return self._engine

@@ -14,15 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from asr.align import Aligner, align_transcript
 from asr.audio import decode_to_wav
-from asr.engine import AsrEngine
 from asr.errors import UserFacingError
 from asr.transcribe import Progress, TranscribeOptions, transcribe
 from asr.transcript import Transcript
 from cleanup.workspace import JobWorkspace, job_workspace
+
+if TYPE_CHECKING:  # both bring torch, which the page must not wait for
+    from asr.align import Aligner
+    from asr.engine import AsrEngine
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,8 @@ def run_job(
                 engine, audio, options, on_progress=lambda step: notify(JobEvent("recognising", step))
             )
             if options.word_timestamps and aligner is not None:
+                from asr.align import align_transcript  # torch is loaded by now: the aligner runs on it
+
                 notify(JobEvent("aligning"))
                 transcript = align_transcript(aligner, workspace.wav_path, transcript)
             transcript.timings["decode_s"] = decode_seconds

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from transformers.models.qwen3_asr.processing_qwen3_asr import LANGUAGE_CODE_TO_NAME
-
 from asr.errors import UserFacingError
 from asr.i18n import Lang, t
 
@@ -29,11 +27,19 @@ _NO_SPEECH = "None"
 CHINESE = "Chinese"
 ENGLISH = "English"
 
+# The model's 30 language names (transformers' `LANGUAGE_CODE_TO_NAME` of Qwen3-ASR; a test keeps the two
+# equal). Written out so that importing this module, and so drawing the page, does not import transformers
+# and torch (~4.5 s): the page must be usable while those load in the background.
+_MODEL_LANGUAGES: tuple[str, ...] = (
+    "Arabic", "Cantonese", "Chinese", "Czech", "Danish", "Dutch", "English", "Filipino", "Finnish",
+    "French", "German", "Greek", "Hindi", "Hungarian", "Indonesian", "Italian", "Japanese", "Korean",
+    "Macedonian", "Malay", "Persian", "Polish", "Portuguese", "Romanian", "Russian", "Spanish", "Swedish",
+    "Thai", "Turkish", "Vietnamese",
+)  # fmt: skip
+
 #: The model's 30 language names for the UI multiselect: Chinese and English first (the app's purpose), the
 #: rest alphabetical so they are easy to find.
-ALL_LANGUAGES: list[str] = [CHINESE, ENGLISH] + sorted(
-    name for name in LANGUAGE_CODE_TO_NAME.values() if name not in (CHINESE, ENGLISH)
-)
+ALL_LANGUAGES: list[str] = [CHINESE, ENGLISH] + sorted(set(_MODEL_LANGUAGES) - {CHINESE, ENGLISH})
 
 #: Chinese covers every Chinese dialect (Cantonese included) — see `is_accepted`.
 DEFAULT_ACCEPTED: frozenset[str] = frozenset({CHINESE, ENGLISH})
@@ -86,7 +92,7 @@ _CHINESE_HINTS = ("chinese", "mandarin", "dialect")
 # Names a tag may still grow into; used to tell a truncated tag ("language Chin") from a transcript that
 # merely starts with the word "language".
 _KNOWN_TAG_NAMES: tuple[str, ...] = tuple(
-    {name.lower() for name in LANGUAGE_CODE_TO_NAME.values()} | set(_DIALECT_ZH) | {_NO_SPEECH.lower()}
+    {name.lower() for name in _MODEL_LANGUAGES} | set(_DIALECT_ZH) | {_NO_SPEECH.lower()}
 )
 
 _PREAMBLE = re.compile(r"^\s*(?:<\|im_start\|>)?\s*assistant\s*\n")
@@ -154,18 +160,11 @@ def _could_be_tag(text: str) -> bool:
 
 
 def parse_language_prefix(partial: str) -> LanguageTag:
-    """Classify the text decoded so far, for the engine's per-step stopping criterion."""
+    """Classify the text decoded so far: the language probe reads its tag with this."""
     text = _strip_decoding_noise(partial)
     if ASR_TEXT_MARKER in text:
         return LanguageTag("complete", _language_from_prefix(text.split(ASR_TEXT_MARKER, 1)[0]))
     return LanguageTag("pending" if _could_be_tag(text) else "absent")
-
-
-def should_stop_after_tag(partial: str, accepted: Iterable[str]) -> bool:
-    """True once the tag is complete and names a language (or no speech) we will refuse: decoding further is
-    wasted work. Never stops while the tag is pending or absent, so a forced-language run is unaffected."""
-    tag = parse_language_prefix(partial)
-    return tag.state == "complete" and not is_accepted(tag.language, accepted)
 
 
 def parse_model_output(raw: str) -> ParsedOutput:

@@ -15,14 +15,17 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from asr.audio import DecodedAudio, load_pcm
 from asr.chunking import Chunk, plan_chunks
-from asr.engine import AsrEngine, ChunkOutput
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
 from asr.repetition import trim_repeats
 from asr.transcript import Segment, Transcript, join_texts
+
+if TYPE_CHECKING:  # the engine brings torch; the page imports this module before torch has loaded
+    from asr.engine import AsrEngine, ChunkOutput
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""`python -m bench [run] [flags]`, `python -m bench profile [flags]`; see bench/README.md."""
+"""`python -m bench [run|profile|langid|startup] [flags]`; see bench/README.md."""
 
 from __future__ import annotations
 
@@ -54,10 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     langid.add_argument("--tokens-per-second", type=float, default=3.5)
     langid.add_argument("--tag-tokens", type=int, default=3)
     langid.add_argument("--quick", action="store_true", help="tiny checkpoint, for a smoke test")
+    startup = sub.add_parser("startup", help="start command -> page usable, and the background model load")
+    startup.add_argument("--repeats", type=int, default=3)
+    startup.add_argument("--quick", action="store_true", help="tiny checkpoint, for a smoke test")
     child = sub.add_parser("child")  # internal: one measurement in a fresh process
     child.add_argument("spec")
     child.add_argument("out")
-    for command in (run, profile, langid):
+    for command in (run, profile, langid, startup):
         command.add_argument("--cache", type=Path, default=None, help="where inputs and checkpoints live")
     return parser
 
@@ -143,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.langid import langid_main
 
         langid_main(args)
+    elif args.command == "startup":
+        from bench.startup import startup_main
+
+        startup_main(args)
     elif args.command == "profile":
         from bench.profile import profile_main
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,47 @@ def transcribe(app: AppTest) -> None:
 
 def job_folders() -> list[Path]:
     return sorted(private_root().glob("proc_*/qwen_asr_*"))
+
+
+# Run in a fresh interpreter: torch and transformers may only be imported by the model-loading thread, and
+# that import is held up until the page is checked, so the page must be complete without them.
+_PAGE_WITHOUT_TORCH = """
+import sys, threading
+from streamlit.testing.v1 import AppTest
+
+release = threading.Event()
+
+class HeavyImports:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("torch", "transformers"):
+            if threading.current_thread().name != "asr-model-load":
+                raise ImportError("the page imported " + name)
+            release.wait(120)
+        return None
+
+sys.meta_path.insert(0, HeavyImports())
+app = AppTest.from_file(sys.argv[1], default_timeout=60)
+app.run()
+assert not app.exception, app.exception
+assert app.get("file_uploader"), "no uploader"
+assert [b for b in app.button if b.label == sys.argv[2]], "no Transcribe button"
+assert "torch" not in sys.modules and "transformers" not in sys.modules
+print("page drawn without torch")
+"""
+
+
+def test_the_page_is_usable_while_torch_and_the_model_load(english_checkpoint: Path) -> None:
+    env = {**os.environ, "ASR_MODEL": str(english_checkpoint)}
+    done = subprocess.run(
+        [sys.executable, "-c", _PAGE_WITHOUT_TORCH, APP, t("ui_transcribe", "en")],
+        cwd=Path(APP).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "page drawn without torch" in done.stdout
 
 
 def test_without_a_model_the_page_loads_and_says_how_to_get_one(monkeypatch, tmp_path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -12,7 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from asr.engine import AsrEngine, EngineLoader
+from asr.background import EngineLoader
+from asr.engine import AsrEngine
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, is_accepted
 from asr.loading import plan_device
@@ -79,11 +79,7 @@ def test_the_probe_stops_right_after_the_tag(japanese_checkpoint: Path) -> None:
     engine = AsrEngine.load(str(japanese_checkpoint))
     probe = engine.probe_language(noise(3.0))
     [full] = engine.transcribe([noise(3.0)], max_new_tokens=50)
-    assert (probe.language, probe.generated, probe.ended) == (
-        "Japanese",
-        3,
-        False,
-    )  # language, Japanese, <asr_text>
+    assert (probe.language, probe.generated) == ("Japanese", 3)  # language, Japanese, <asr_text>
     assert probe.language_prob is not None and probe.language_prob > 0.9
     assert probe.seconds > 0
     assert full.tokens == 5 and full.text == "hello world"
@@ -211,12 +207,3 @@ def test_int8_is_never_used_on_cuda(monkeypatch) -> None:
     monkeypatch.setenv("ASR_CPU_INT8", "1")
     assert plan_device(cuda_available=True).int8 is False
     assert plan_device(cuda_available=False).int8 is True
-
-
-def test_a_probe_whose_answer_ended_is_not_continued(english_checkpoint: Path) -> None:
-    engine = AsrEngine.load(str(english_checkpoint))
-    clips = [noise(3.0), noise(1.5, seed=1)]
-    probe = replace(engine.probe_language(clips[0]), ended=True)
-    first, second = engine.transcribe(clips, max_new_tokens=20, resume=probe)
-    assert (first.language, first.text, first.tokens) == ("English", "", 3)
-    assert (second.language, second.text) == ("English", "hello world")

@@ -22,7 +22,6 @@ from asr.langid import (
     parse_model_output,
     refusal_error,
     script_mix,
-    should_stop_after_tag,
     tag_probability,
 )
 
@@ -66,7 +65,7 @@ def test_parse_keeps_marker_like_text_after_first_marker() -> None:
     assert parse_model_output("language English<asr_text>a <asr_text> b").text == "a <asr_text> b"
 
 
-# --- parse_language_prefix / should_stop_after_tag ----------------------------------------------------------
+# --- parse_language_prefix ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -87,27 +86,6 @@ def test_parse_keeps_marker_like_text_after_first_marker() -> None:
 )
 def test_parse_language_prefix(partial: str, expected: LanguageTag) -> None:
     assert parse_language_prefix(partial) == expected
-
-
-@pytest.mark.parametrize(
-    ("partial", "stop"),
-    [
-        ("language Japan", False),  # tag not finished: never stop early
-        ("language Japanese<asr_text>", True),
-        ("language None<asr_text>", True),
-        ("language Chinese<asr_text>", False),
-        ("language Cantonese<asr_text>", False),
-        ("language English<asr_text>he", False),
-        ("Hello, forced language run", False),
-    ],
-)
-def test_should_stop_after_tag_default(partial: str, stop: bool) -> None:
-    assert should_stop_after_tag(partial, DEFAULT_ACCEPTED) is stop
-
-
-def test_should_stop_after_tag_custom_selection() -> None:
-    assert should_stop_after_tag("language Japanese<asr_text>", {"Japanese"}) is False
-    assert should_stop_after_tag("language Chinese<asr_text>", {"Japanese"}) is True
 
 
 # --- script_mix ---------------------------------------------------------------------------------------------
