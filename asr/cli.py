@@ -98,7 +98,13 @@ def _forced_language(value: str) -> str | None:
     return None if value.strip().casefold() == AUTO else _language_name(value)
 
 
-def _accepted(value: str) -> frozenset[str]:
+ANY = "any"
+
+
+def _accepted(value: str) -> frozenset[str] | None:
+    """The accepted languages; None for 'any' (no language check, the page's "transcribe anyway")."""
+    if value.strip().casefold() == ANY:
+        return None
     names = [piece for piece in value.split(",") if piece.strip()]
     if not names:
         raise argparse.ArgumentTypeError("--accept needs at least one language")
@@ -140,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_ACCEPTED,
         metavar="LANG,LANG",
         help="languages a detected file may be in, comma-separated (default: Chinese,English; "
-        "Chinese includes its dialects). A file in any other language is refused",
+        f"Chinese includes its dialects). A file in any other language is refused; '{ANY}' skips the "
+        "language check and transcribes whatever it hears",
     )
     command.add_argument(
         "--context",
@@ -305,7 +312,8 @@ def transcribe_command(args: argparse.Namespace, reporter: Reporter) -> int:
     options = TranscribeOptions(
         language=args.language,
         context=args.context or None,
-        accepted=args.accept,
+        accepted=frozenset(ALL_LANGUAGES) if args.accept is None else args.accept,
+        check_language=args.accept is not None,
         word_timestamps=args.word_timestamps,
     )
     batch = Batch(engine, aligner, options, args.format, args.out, reporter)

@@ -179,9 +179,9 @@ TEXT: dict[str, dict[Lang, str]] = {
     },
     "cli_force_hint": {
         "zh": "如仍要转写，请用 --language 指定语言（例如 --language Japanese），"
-        "或用 --accept 增加接受的语言。",
-        "en": "To transcribe it anyway, name its language with --language (e.g. --language Japanese) "
-        "or widen --accept.",
+        "或用 --accept 增加接受的语言，或用 --accept any 跳过语言检查。",
+        "en": "To transcribe it anyway, name its language with --language (e.g. --language Japanese), "
+        "widen --accept, or skip the check with --accept any.",
     },
     "cli_summary": {"zh": "已转写 {done}/{total} 个文件。", "en": "{done} of {total} files transcribed."},
     # --- word timestamps (asr.align) ------------------------------------------------------------------

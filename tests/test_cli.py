@@ -154,6 +154,12 @@ def test_a_refused_language_fails_until_it_is_forced(inputs: Inputs, tmp_path: P
     document = json.loads(forced.stdout)
     assert document["text"] == SAID and document["forced_language"] == "Japanese"
 
+    anyway = run_cli(tmp_path, inputs.japanese_model, inputs.good, "--accept", "any", "--format", "json")
+    assert anyway.returncode == 0
+    document = json.loads(anyway.stdout)
+    assert document["text"] == SAID and document["forced_language"] is None
+    assert document["language"]["code"] == "other:Japanese"
+
 
 def test_help_documents_every_option() -> None:
     done = subprocess.run(
