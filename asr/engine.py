@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +74,18 @@ class _TagReader(LogitsProcessor):
         return scores
 
 
+class _NameKnown(StoppingCriteria):
+    """Ends a one-sequence generation once its language tag is complete (`parse_language_prefix`)."""
+
+    def __init__(self, prompt_len: int, decode: Callable[[torch.Tensor], str]):
+        self.prompt_len = prompt_len
+        self.decode = decode
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        tag = parse_language_prefix(self.decode(input_ids[0, self.prompt_len :]))
+        return torch.full((1,), tag.state == "complete", dtype=torch.bool, device=input_ids.device)
+
+
 class _FirstRowBudget(StoppingCriteria):
     """Ends row 0 once it has generated `limit` tokens in this call; the other rows run to their end."""
 
@@ -85,12 +97,6 @@ class _FirstRowBudget(StoppingCriteria):
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         done[0] = input_ids.shape[1] - self.prompt_len >= self.limit
         return done
-
-
-def _name_probability(tag_probs: list[float]) -> float | None:
-    """Probability of the language name: the tokens after `language` and before `<asr_text>`."""
-    name_probs = tag_probs[1:-1]  # drop "language" and the marker itself
-    return tag_probability(name_probs) if name_probs else None
 
 
 @dataclass
@@ -144,10 +150,12 @@ class AsrEngine(LocalModel):
         return inputs
 
     def probe_language(self, audio: np.ndarray, *, context: str | None = None) -> LanguageProbe:
-        """Generate one chunk's answer only until its language tag is complete (`<asr_text>` ends it)."""
+        """Generate one chunk's answer only until its language is known: at `<asr_text>`, or at the name
+        itself when no other name could follow from it (`parse_language_prefix`)."""
         started = time.perf_counter()
         inputs = self._inputs([audio], None, context)
         reader = _TagReader(1, self._marker_id, self._finished_ids)
+        name_known = _NameKnown(inputs["input_ids"].shape[1], self.processor.tokenizer.decode)
         with self._lock, torch.inference_mode():
             out = self.model.generate(
                 **inputs,
@@ -155,6 +163,7 @@ class AsrEngine(LocalModel):
                 do_sample=False,
                 eos_token_id=[self._marker_id, *sorted(self._finished_ids)],
                 logits_processor=LogitsProcessorList([reader]),
+                stopping_criteria=StoppingCriteriaList([name_known]),
                 return_dict_in_generate=True,
             )
         sequence = out.sequences[0]
@@ -162,7 +171,7 @@ class AsrEngine(LocalModel):
         tag = parse_language_prefix(self.processor.tokenizer.decode(sequence[-generated:]))
         return LanguageProbe(
             language=tag.language,
-            language_prob=_name_probability(reader.tag_probs[0]),
+            language_prob=self._name_probability(sequence[-generated:], reader.tag_probs[0]),
             seconds=time.perf_counter() - started,
             sequence=sequence,
             generated=generated,
@@ -186,8 +195,9 @@ class AsrEngine(LocalModel):
         refused, never resumed): that chunk goes on from where the probe stopped.
         """
         reader = None if language else _TagReader(len(audios), self._marker_id, self._finished_ids)
-        if resume is not None:
-            reader.in_tag[0], reader.tag_probs[0] = False, list(resume.tag_probs)
+        if resume is not None:  # row 0's tag is read on from where the probe stopped
+            reader.in_tag[0] = int(resume.sequence[-1]) != self._marker_id
+            reader.tag_probs[0] = list(resume.tag_probs)
             inputs = self._resumed_inputs(resume, audios[1:], context, max_new_tokens)
         else:
             inputs = self._inputs(audios, language, context)
@@ -220,7 +230,7 @@ class AsrEngine(LocalModel):
 
         The other chunks are prefilled here, all but their last prompt token; then both caches are
         left-padded to one length and stacked, so `generate`'s first step feeds every row one token (the
-        probe's `<asr_text>`, the others' last prompt token) and the batch shares every decoder step from
+        probe's last tag token, the others' last prompt token) and the batch shares every decoder step from
         there. Positions come from the attention mask, as in a plain batched `generate`.
         """
         pad_id = self.processor.tokenizer.pad_token_id
@@ -266,6 +276,12 @@ class AsrEngine(LocalModel):
                 cache.update(keys, values, index)
         return batch
 
+    def _name_probability(self, ids: torch.Tensor, tag_probs: list[float]) -> float | None:
+        """Probability of the language name: the tag's tokens after `language`, up to `<asr_text>`."""
+        pairs = zip(ids.tolist()[1:], tag_probs[1:], strict=False)
+        name_probs = [prob for token, prob in pairs if token != self._marker_id]
+        return tag_probability(name_probs) if name_probs else None
+
     def _chunk_output(
         self, ids: torch.Tensor, forced: str | None, tag_probs: list[float] | None
     ) -> ChunkOutput:
@@ -279,6 +295,6 @@ class AsrEngine(LocalModel):
             language=parsed.language if parsed.well_formed else None,
             text=parsed.text,
             raw=raw,
-            language_prob=_name_probability(tag_probs or []),
+            language_prob=self._name_probability(ids, tag_probs or []),
             tokens=count,
         )

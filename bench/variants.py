@@ -129,34 +129,46 @@ class _Timed:
 
 
 class ForceTag(LogitsProcessor):
-    """Make the first generated tokens of every sequence from `first_row` on spell `ids` (a language tag)."""
+    """Make every sequence's first generated tokens spell `ids` (a language tag), each from `done[row]` on:
+    the number of tag tokens that row already has."""
 
-    def __init__(self, ids: list[int], prompt_len: int, first_row: int = 0):
+    def __init__(self, ids: list[int], prompt_len: int, done: list[int]):
         self.ids = ids
         self.prompt_len = prompt_len
-        self.first_row = first_row
+        self.done = done
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         step = input_ids.shape[1] - self.prompt_len
-        if step >= len(self.ids):
-            return scores
-        forced = scores.clone()
-        forced[self.first_row :] = float("-inf")
-        forced[self.first_row :, self.ids[step]] = 0.0
+        forced = scores
+        for row, done in enumerate(self.done):
+            if done + step < len(self.ids):
+                forced = forced.clone() if forced is scores else forced
+                forced[row] = float("-inf")
+                forced[row, self.ids[done + step]] = 0.0
         return forced
+
+
+def _tag_tokens_present(row: torch.Tensor, ids: list[int]) -> int:
+    """How many of the tag's first tokens `row` already ends with (a resumed probe stopped inside its tag)."""
+    tail = row.tolist()
+    return max((k for k in range(len(ids) + 1) if k == 0 or tail[-k:] == ids[:k]), default=0)
 
 
 def speak_tag(engine: AsrEngine, tag: str) -> None:
     """Every `generate` of this engine instance starts its answer with `tag` (bench-only, never `asr/`).
 
-    A call that resumes from the language probe (it passes a cache) already has row 0's tag."""
+    A call that resumes from the language probe (it passes a cache) goes on with row 0's tag where the probe
+    left it."""
     ids = engine.processor.tokenizer.encode(tag, add_special_tokens=False)
     original = engine.model.generate
 
     def generate(*args, **kwargs):
         processors = LogitsProcessorList(kwargs.get("logits_processor") or [])
-        first_row = 1 if kwargs.get("past_key_values") is not None else 0
-        processors.insert(0, ForceTag(ids, kwargs["input_ids"].shape[1], first_row))
+        input_ids = kwargs["input_ids"]
+        done = [0] * input_ids.shape[0]
+        if kwargs.get("past_key_values") is not None:
+            done[0] = _tag_tokens_present(input_ids[0], ids)
+        processors.insert(0, ForceTag(ids, input_ids.shape[1], done))
         kwargs["logits_processor"] = processors
         return original(*args, **kwargs)
 

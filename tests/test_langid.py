@@ -79,6 +79,13 @@ def test_parse_keeps_marker_like_text_after_first_marker() -> None:
         ("language Japanese<asr_text>", LanguageTag("complete", "Japanese")),
         ("language Chinese<asr_text>你", LanguageTag("complete", "Chinese")),
         ("language None<asr_text>", LanguageTag("complete", None)),
+        # a known name nothing extends is certain before its marker; one another name extends is not
+        ("language Japanese", LanguageTag("complete", "Japanese")),
+        ("language English", LanguageTag("complete", "English")),
+        ("language None", LanguageTag("complete", None)),
+        ("language Sichuan", LanguageTag("pending")),
+        ("language Gan", LanguageTag("pending")),  # Gansu
+        ("language Southern", LanguageTag("pending")),
         ("Hello every", LanguageTag("absent")),
         ("language is", LanguageTag("absent")),
         ("你好", LanguageTag("absent")),
