@@ -3,8 +3,8 @@
 `stream_transcription` is a generator (like faster-whisper's `transcribe`): it yields a `Progress` after
 every batch, so the UI can show partial text and an ETA and stop between batches (closing the generator is
 the cancel). The language check is the first chunk's own first tokens: the engine generates that chunk
-alone up to its `language <Name><asr_text>` tag, so a refused recording costs one chunk's encoder pass and
-prefill plus a few tokens; an accepted one goes on from that very decoder state inside the first batch, so
+alone until its `language <Name>` tag is certain, so a refused recording costs one chunk's encoder pass and
+prefill plus two tokens; an accepted one goes on from that very decoder state inside the first batch, so
 nothing is computed twice and the rest of the batch still shares every decoder step with it.
 """
 
