@@ -1,7 +1,9 @@
 """Streamlit view over the `asr` library: upload or record -> job -> result (copy, download).
 
-No model code lives here: the page draws widgets, hands bytes to `asr.job.run_job` and renders the result it
-gets back. Transcripts stay in `st.session_state` (this browser session's memory), never on disk.
+No model code and no pipeline policy live here: the page draws widgets, hands bytes to `asr.job.run_job` and
+draws the outcome it gets back. Transcripts stay in `st.session_state` (this browser session's memory), never
+on disk. The last lines make this file the server's ASGI module too (`st.App`), so the process is secured
+before the first request whether it was started with `python -m privacy` or `streamlit run app.py`.
 """
 
 from __future__ import annotations
@@ -10,52 +12,49 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from asr.background import EngineLoader
+from asr.background import BackendLoader, load_backend
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, export
-from asr.i18n import t
-from asr.job import JobEvent, run_job
+from asr.i18n import Lang, settings_error, t, verdict_label
+from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
-from asr.model_source import (
-    ALIGNER_ENV,
-    DEFAULT_ALIGNER_ID,
-    DEFAULT_MODEL_ID,
-    MODEL_ENV,
-    configured_aligner,
-    configured_model,
-    download_command,
-)
-from asr.transcribe import TranscribeOptions
-from asr.transcript import Transcript
+from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
+from asr.settings import Settings, SettingsError, load_settings
+from asr.transcribe import Progress, TranscribeOptions
 from cleanup import release_session
-from privacy import guard
-from privacy.logs import register_sensitive, sensitive, unregister_sensitive
+from privacy.process import secure_process
 from privacy.selfcheck import self_check
+from privacy.server_patches import host_check
 
 if TYPE_CHECKING:  # torch: imported by the loader thread, never by the page's first run
     from asr.align import Aligner
+    from asr.backend import Backend
 
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"
 
 
-@dataclass
-class CardResult:
+@dataclass(frozen=True)
+class Card:
     """One file's outcome, kept in session memory for the page to draw."""
 
     name: str
-    error_code: str | None = None
-    error_params: dict = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    kept_wav: str | None = None
-    transcript: Transcript | None = None
-    removal_seconds: float | None = None
-    seconds: float = 0.0
+    outcome: JobOutcome
+    seconds: float
+
+
+def settings_or_error() -> Settings | SettingsError:
+    """The environment's settings, checked at the top of every run; a bad value replaces the uploader."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        return exc
 
 
 @st.cache_resource(scope="session", on_release=release_session, show_spinner=False)
@@ -65,12 +64,12 @@ def session_id() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def engine_loader(model: str) -> EngineLoader:
+def backend_loader(settings: Settings) -> BackendLoader:
     """One model per process, loaded in the background so the page is usable at once."""
-    return EngineLoader(model)
+    return BackendLoader(lambda: load_backend(settings))
 
 
-def ui_language() -> str:
+def ui_language() -> Lang:
     locale = (st.context.locale or "").lower()
     default = 0 if locale.startswith("zh") else 1
     choice = st.sidebar.radio("界面语言 / Language", ["中文", "English"], index=default, horizontal=True)
@@ -83,12 +82,17 @@ def sidebar_options(lang: str) -> TranscribeOptions:
         t("ui_accepted_languages", lang),
         ALL_LANGUAGES,
         default=[n for n in ALL_LANGUAGES if n in DEFAULT_ACCEPTED],
+        key="accepted",
     )
     forced = st.sidebar.selectbox(
-        t("ui_force_language", lang), [AUTO, *ALL_LANGUAGES], format_func=_auto(lang)
+        t("ui_force_language", lang), [AUTO, *ALL_LANGUAGES], format_func=_auto(lang), key="forced"
     )
-    context = st.sidebar.text_area(t("ui_context", lang), help=t("ui_context_help", lang), height=80)
-    words = st.sidebar.checkbox(t("ui_word_timestamps", lang), help=t("ui_word_timestamps_help", lang))
+    context = st.sidebar.text_area(
+        t("ui_context", lang), help=t("ui_context_help", lang), height=80, key="context"
+    )
+    words = st.sidebar.checkbox(
+        t("ui_word_timestamps", lang), help=t("ui_word_timestamps_help", lang), key="word_timestamps"
+    )
     return TranscribeOptions(
         language=None if forced == AUTO else forced,
         context=context.strip() or None,
@@ -97,7 +101,7 @@ def sidebar_options(lang: str) -> TranscribeOptions:
     )
 
 
-def _auto(lang: str):
+def _auto(lang: str) -> Callable[[str], str]:
     return lambda name: t("ui_auto", lang) if name == AUTO else name
 
 
@@ -108,6 +112,7 @@ def privacy_panel(lang: str) -> None:
         st.markdown(
             "\n".join(
                 [
+                    f"- {t('ui_pc_secured', lang)}: {yes if check.process_secured else no}",
                     f"- {t('ui_pc_address', lang)}: `{check.server_address}:{check.server_port}`",
                     f"- {t('ui_pc_usage_stats', lang)}: {yes if check.usage_stats else no}",
                     f"- {t('ui_pc_guard', lang)}: {yes if check.guard_locked else no}"
@@ -127,11 +132,12 @@ def privacy_panel(lang: str) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def load_aligner(model: str) -> Aligner:
+def load_aligner(settings: Settings) -> Aligner:
     """Loaded only when a user asks for word timestamps, then kept for the process."""
     from asr.align import Aligner
+    from asr.loading import plan_device
 
-    return Aligner.load(model)
+    return Aligner.load(settings.aligner_model, plan_device(settings.dtype))
 
 
 def model_problem(lang: str, error: UserFacingError, model_id: str, env: str) -> None:
@@ -185,96 +191,101 @@ def _js_string(text: str) -> str:
 def run_one(
     name: str,
     data: bytes,
-    loader: EngineLoader,
+    loader: BackendLoader,
+    settings: Settings,
     aligner: Aligner | None,
     options: TranscribeOptions,
-    lang: str,
-) -> CardResult:
+    lang: Lang,
+) -> Card:
     """Transcribe one upload with a live status; the workspace is gone when this returns or raises."""
     started = time.perf_counter()
-    card = CardResult(name=name)
     with st.status(t("ui_status_title", lang, name=plain(name)), expanded=True) as status:
         progress = st.progress(0.0)
         partial = st.empty()
         try:
             if not loader.ready:
                 status.update(label=t("ui_stage_loading", lang))
-            engine = loader.get()
-            guard.lock_down()
+            backend: Backend = loader.get()
         except UserFacingError as exc:
             status.update(label=t(exc.code, lang), state="error")
-            card.error_code = exc.code
-            return card
-
-        said: list[str] = []  # transcript pieces, redacted from every log line while the job runs
+            return Card(name, Failed(Notice(exc.code), (), _NO_FOLDER), time.perf_counter() - started)
 
         def on_event(event: JobEvent) -> None:
             status.update(label=t(f"ui_stage_{event.stage}", lang))
             step = event.progress
             if step is None:
                 return
-            fresh = [s.text for s in step.segments[len(said) :]]
-            register_sensitive(*fresh)
-            said.extend(fresh)
             progress.progress(step.done_chunks / step.total_chunks, text=_eta(step, lang))
-            partial.caption(plain(" ".join(said)[-400:]))
+            partial.caption(plain(" ".join(s.text for s in step.segments)[-400:]))
 
-        try:
-            with sensitive(name):
-                result = run_job(
-                    data, engine, options, on_event=on_event, session_id=session_id(), aligner=aligner
-                )
-        finally:
-            unregister_sensitive(*said)
-        card.removal_seconds = result.workspace.removal_seconds
-        card.kept_wav = str(result.kept_wav) if result.kept_wav else None
-        card.warnings = result.warnings
-        card.seconds = time.perf_counter() - started
-        if result.error is not None:
-            card.error_code = result.error.code
-            card.error_params = dict(result.error.params)
-            status.update(label=t(result.error.code, lang, **card.error_params), state="error")
-            return card
-        card.transcript = result.transcript
-        status.update(label=t("ui_done", lang, seconds=card.seconds), state="complete", expanded=False)
+        outcome = run_job(
+            data,
+            backend,
+            settings,
+            options,
+            names=(name,),
+            on_event=on_event,
+            session_id=session_id(),
+            aligner=aligner,
+        )
+        card = Card(name, outcome, time.perf_counter() - started)
+        if isinstance(outcome, Failed):
+            status.update(label=t(outcome.reason.code, lang, **outcome.reason.params), state="error")
+        else:
+            status.update(label=t("ui_done", lang, seconds=card.seconds), state="complete", expanded=False)
     return card
 
 
-def _eta(step, lang: str) -> str:
+_NO_FOLDER = Cleanup(removal_seconds=None, kept_wav=None, failed=False)
+
+
+def _eta(step: Progress, lang: Lang) -> str:
     eta = step.eta_s
     text = t("ui_progress", lang, done=step.done_chunks, total=step.total_chunks, elapsed=step.elapsed_s)
     return text if eta is None else text + " · " + t("ui_eta", lang, eta=eta)
 
 
-def show_card(index: int, card: CardResult, lang: str) -> None:
+def _notices(notices: tuple[Notice, ...], lang: Lang) -> None:
+    for notice in notices:
+        st.warning(t(notice.code, lang, **notice.params))
+
+
+def show_card(index: int, card: Card, lang: Lang) -> None:
+    outcome = card.outcome
     with st.container(border=True):
         st.markdown(f"**{plain(card.name)}**")
-        if card.kept_wav:
-            st.caption(t("ui_kept_path", lang, path=card.kept_wav))
-        for key in card.warnings:
-            st.warning(t(key, lang))
-        if card.error_code:
-            st.error(t(card.error_code, lang, **card.error_params))
-            if card.error_code.startswith("language_refused"):
+        if not isinstance(outcome, Cancelled) and outcome.cleanup.kept_wav:
+            st.caption(t("ui_kept_path", lang, path=outcome.cleanup.kept_wav))
+        if isinstance(outcome, Cancelled):
+            st.info(t("ui_cancelled", lang))
+        elif isinstance(outcome, Failed):
+            _notices(outcome.notices, lang)
+            st.error(t(outcome.reason.code, lang, **outcome.reason.params))
+            if outcome.language_refused:
                 override_controls(index, lang)
-            return
-        transcript = card.transcript
-        if transcript.forced_language:
-            st.markdown(f"**{plain(t('ui_forced', lang, name=transcript.forced_language))}**")
         else:
-            seconds = t("ui_langid_time", lang, seconds=transcript.verdict.seconds)
-            st.markdown(f"**{plain(transcript.verdict.label(lang))}** :gray[· {plain(seconds)}]")
-        st.text_area(t("ui_transcript", lang), transcript.text, height=200, key=f"text_{index}")
-        copy_button(transcript.text, lang)
-        for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
-            info = FORMATS[fmt]
-            column.download_button(
-                t("ui_download", lang, ext=info.extension),
-                data=export(card.transcript, fmt).encode("utf-8"),
-                file_name=f"transcript.{info.extension}",
-                mime=info.mime,
-                key=f"dl_{fmt}_{index}",
-            )
+            _notices(outcome.notices, lang)
+            show_transcript(index, outcome, lang)
+
+
+def show_transcript(index: int, outcome: Transcribed, lang: Lang) -> None:
+    transcript = outcome.transcript
+    if transcript.forced_language:
+        st.markdown(f"**{plain(t('ui_forced', lang, name=transcript.forced_language))}**")
+    else:
+        seconds = t("ui_langid_time", lang, seconds=transcript.verdict.seconds)
+        st.markdown(f"**{plain(verdict_label(transcript.verdict, lang))}** :gray[· {plain(seconds)}]")
+    st.text_area(t("ui_transcript", lang), transcript.text, height=200, key=f"text_{index}")
+    copy_button(transcript.text, lang)
+    for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
+        info = FORMATS[fmt]
+        column.download_button(
+            t("ui_download", lang, ext=info.extension),
+            data=export(transcript, fmt).encode("utf-8"),
+            file_name=f"transcript.{info.extension}",
+            mime=info.mime,
+            key=f"dl_{fmt}_{index}",
+        )
 
 
 def override_controls(index: int, lang: str) -> None:
@@ -286,11 +297,20 @@ def override_controls(index: int, lang: str) -> None:
         st.rerun()
 
 
+def _request_cancel() -> None:
+    st.session_state["cancel_requested"] = True
+
+
 def main() -> None:
     st.set_page_config(page_title="Qwen3-ASR", page_icon="🎙️", layout="centered")
     lang = ui_language()
+    settings = settings_or_error()
+    if isinstance(settings, SettingsError):
+        st.title(t("ui_title", lang))
+        st.error(settings_error(settings, lang))
+        return
     options = sidebar_options(lang)
-    loader = engine_loader(configured_model())
+    loader = backend_loader(settings)
     privacy_panel(lang)
 
     st.title(t("ui_title", lang))
@@ -305,44 +325,55 @@ def main() -> None:
     if options.word_timestamps:
         try:
             with st.spinner(t("ui_stage_loading", lang)):
-                aligner = load_aligner(configured_aligner())
+                aligner = load_aligner(settings)
         except UserFacingError as exc:
             model_problem(lang, exc, DEFAULT_ALIGNER_ID, ALIGNER_ENV)
 
-    files = st.file_uploader(t("ui_upload", lang), type=UPLOAD_TYPES, accept_multiple_files=True)
-    recording = st.audio_input(t("ui_record", lang))
+    # Keyed widgets keep their value when their label changes: switching the interface language must not
+    # drop the user's uploads, recording or settings.
+    files = st.file_uploader(
+        t("ui_upload", lang), type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads"
+    )
+    recording = st.audio_input(t("ui_record", lang), key="recording")
     sources = [(f.name, f) for f in files or []]
     if recording is not None:
         sources.append((t("ui_recording_name", lang), recording))
 
     state = st.session_state
-    if state.get("running"):
+    # `jobs_running` is set before a run's jobs and cleared when they are all done; `run_job` returns every
+    # error as an outcome, so it is still set on the next run only if Streamlit stopped that run: the user
+    # pressed Cancel (its callback says so), or changed a setting (which reruns the page), or left.
+    stopped = state.pop("jobs_running", False)
+    if state.pop("cancel_requested", False):
         st.info(t("ui_cancelled", lang))
-        state["running"] = False
+    elif stopped:
+        st.info(t("ui_interrupted", lang))
 
     override = state.pop("override", None)
     if override is not None and override[0] < len(sources):
         index, choice = override
         name, upload = sources[index]
-        forced = None if choice == AUTO else choice
-        accepted = frozenset(ALL_LANGUAGES) if forced is None else frozenset({forced})
-        rerun = replace(options, language=forced, accepted=accepted, check_language=False)
-        state["running"] = True
-        state["cards"][index] = run_one(name, upload.getvalue(), loader, aligner, rerun, lang)
-        state["running"] = False
+        anyway = options.anyway(None if choice == AUTO else choice)
+        state["jobs_running"] = True
+        state["cards"][index] = run_one(name, upload.getvalue(), loader, settings, aligner, anyway, lang)
+        state["jobs_running"] = False
 
     clicked = st.button(t("ui_transcribe", lang), type="primary", disabled=not sources)
     if clicked:
-        st.button(t("ui_cancel", lang))
+        st.button(t("ui_cancel", lang), on_click=_request_cancel)
         state["cards"] = []
-        state["running"] = True
+        state["jobs_running"] = True
         for name, upload in sources:
-            state["cards"].append(run_one(name, upload.getvalue(), loader, aligner, options, lang))
-        state["running"] = False
+            state["cards"].append(run_one(name, upload.getvalue(), loader, settings, aligner, options, lang))
+        state["jobs_running"] = False
         st.rerun()
 
     for index, card in enumerate(state.get("cards", [])):
         show_card(index, card, lang)
 
 
-main()
+if __name__ == "__main__":  # each browser session's run of the page
+    main()
+else:  # imported as the server's ASGI module, by `streamlit run app.py` and by `python -m privacy` alike
+    secure_process()
+    app = st.App(__file__, middleware=host_check())

@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from asr.loading import DevicePlan, LocalModel, load_local
 from asr.transcript import Segment, Transcript, Word
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CANTONESE = "Cantonese"
 #: Segments per forward pass: enough to share each weight read, small enough for a laptop's memory.
@@ -94,7 +96,8 @@ class Aligner(LocalModel):
 
     def words(self, text: str, language: str) -> list[str]:
         """The words the aligner will time in `text`, split exactly as the processor splits them."""
-        return self.processor.split_words_for_alignment(text, language)
+        words: list[str] = self.processor.split_words_for_alignment(text, language)
+        return words
 
     def align(self, clips: Sequence[Clip]) -> list[tuple[Word, ...]]:
         """Time the words of every clip in one forward pass; each clip must have at least one word."""
@@ -111,7 +114,7 @@ class Aligner(LocalModel):
         return [_placed(clip, items) for clip, items in zip(clips, timed, strict=True)]
 
 
-def _placed(clip: Clip, items: list[dict]) -> tuple[Word, ...]:
+def _placed(clip: Clip, items: list[dict[str, Any]]) -> tuple[Word, ...]:
     """The processor's clip-relative times on the recording's clock, clamped to the clip's audio."""
 
     def at(seconds: float) -> float:
@@ -120,7 +123,7 @@ def _placed(clip: Clip, items: list[dict]) -> tuple[Word, ...]:
     return tuple(Word(at(item["start_time"]), at(item["end_time"]), item["text"]) for item in items)
 
 
-def _batches(items: list, size: int) -> Iterator[list]:
+def _batches(items: list[T], size: int) -> Iterator[list[T]]:
     for first in range(0, len(items), size):
         yield items[first : first + size]
 
@@ -131,7 +134,7 @@ def align_transcript(
     """The transcript with `Segment.words` filled wherever the aligner supports the segment's language.
 
     `wav_path` is the job's decoded WAV (`asr.audio.decode_to_wav`); segments are read from it one batch at
-    a time, so memory stays bounded on long recordings. Adds `align_s` to the timings.
+    a time, so memory stays bounded on long recordings. Sets `align_s` in the timings.
     """
     started = time.perf_counter()
     mixed = transcript.verdict.code == "zh-en"
@@ -150,7 +153,8 @@ def align_transcript(
             segments[index] = replace(segments[index], words=words)
     seconds = time.perf_counter() - started
     log.info("Alignment finished in %.1f s", seconds)
-    return replace(transcript, segments=segments, timings={**transcript.timings, "align_s": seconds})
+    timings = replace(transcript.timings, align_s=seconds)
+    return replace(transcript, segments=tuple(segments), timings=timings)
 
 
 def _alignable(aligner: Aligner, segment: Segment, language: str) -> bool:

@@ -15,41 +15,45 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
 from asr.align import Aligner
-from asr.engine import AsrEngine
+from asr.backend import Backend
+from asr.background import load_backend
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, Format, export
-from asr.i18n import Lang, t
-from asr.job import JobEvent, run_job
+from asr.i18n import Lang, settings_error, t
+from asr.job import Cancelled, Failed, JobEvent, Notice, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
-from asr.model_source import (
-    ALIGNER_ENV,
-    DEFAULT_ALIGNER_ID,
-    DEFAULT_MODEL_ID,
-    MODEL_ENV,
-    configured_aligner,
-    configured_model,
-    download_command,
-)
+from asr.loading import plan_device
+from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
+from asr.settings import VARIABLES, Settings, SettingsError, load_settings
 from asr.transcribe import TranscribeOptions
 from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
 from privacy import guard
-from privacy.logs import install_logging, sensitive
+from privacy.logs import install_logging
 
 T = TypeVar("T")
 
 log = logging.getLogger("asr.cli")
 
 AUTO = "auto"
+ANY = "any"
 EXIT_OK = 0
 EXIT_FILE_FAILED = 1
 EXIT_MODEL = 2
 EXIT_INTERRUPTED = 130
+
+
+def _environment_help() -> str:
+    width = max(len(variable.name) for variable in VARIABLES) + 4
+    lines = [f"  {v.name:<{width}}{v.purpose}\n  {'':<{width}}default: {v.default}" for v in VARIABLES]
+    head = "environment (checked at start; a value that cannot be used stops with exit status 2):"
+    return "\n".join([head, *lines])
+
 
 _EPILOG = f"""\
 output:
@@ -64,13 +68,12 @@ progress and errors (stderr):
 exit status:
   0  every file was transcribed
   1  at least one file failed (unreadable, not audio, silent, refused language, ...); the others still ran
-  2  the model is missing or unusable (the message includes the command that downloads it), or bad usage
+  2  the model is missing or unusable (the message includes the command that downloads it), a setting
+     holds a value that cannot be used, or bad usage
   130 interrupted (Ctrl-C); the job's temporary files are deleted
 
-environment:
-  {MODEL_ENV}          model folder or Hugging Face id (default {DEFAULT_MODEL_ID}); --model wins
-  ASR_BATCH_SIZE     chunks decoded together (default 8 on CPU)
-  CLEANUP_DISABLED=1 keep each job's temporary WAV for debugging
+{_environment_help()}
+  --model wins over {MODEL_ENV}.
 
 privacy:
   The model is read from disk only; once it is loaded every non-local connection is blocked. Each file is
@@ -98,9 +101,6 @@ def _forced_language(value: str) -> str | None:
     return None if value.strip().casefold() == AUTO else _language_name(value)
 
 
-ANY = "any"
-
-
 def _accepted(value: str) -> frozenset[str] | None:
     """The accepted languages; None for 'any' (no language check, the page's "transcribe anyway")."""
     if value.strip().casefold() == ANY:
@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m asr",
         description="Private, local speech-to-text with Qwen3-ASR-0.6B. Nothing leaves this machine.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     command = commands.add_parser(
@@ -205,11 +207,15 @@ class Reporter:
             line += " · " + t("ui_eta", self.lang, eta=step.eta_s)
         self.step(index, line)
 
-    def failed(self, index: int, code: str, **params: object) -> None:
-        reason = t(code, self.lang, **params)
-        self.say(t("cli_file_failed", self.lang, index=index, total=self.total, reason=reason))
-        if code.startswith("language_refused"):
+    def failed(self, index: int, reason: Notice) -> None:
+        sentence = t(reason.code, self.lang, **reason.params)
+        self.say(t("cli_file_failed", self.lang, index=index, total=self.total, reason=sentence))
+        if reason.code.startswith("language_refused"):
             self.say(t("cli_force_hint", self.lang))
+
+    def notices(self, index: int, notices: Sequence[Notice]) -> None:
+        for notice in notices:
+            self.step(index, t(notice.code, self.lang, **notice.params))
 
 
 def _write_private(target: Path, text: str) -> None:
@@ -230,11 +236,16 @@ def _load_or_explain(load: Callable[[], T], reporter: Reporter, default_id: str)
         return None
 
 
+class Interrupted(Exception):
+    """Ctrl-C ended a job: the batch stops there."""
+
+
 @dataclass
 class Batch:
-    """One command's files: the loaded engine, the user's choices, and where results go."""
+    """One command's files: the loaded backend, the user's choices, and where results go."""
 
-    engine: AsrEngine
+    backend: Backend
+    settings: Settings
     aligner: Aligner | None
     options: TranscribeOptions
     fmt: Format
@@ -245,33 +256,30 @@ class Batch:
     def run(self, index: int, source: Path) -> bool:
         """Transcribe and deliver one file; True on success. Every failure is reported, none raised."""
         if not source.is_file():
-            self.reporter.failed(index, "cli_not_a_file")
+            self.reporter.failed(index, Notice("cli_not_a_file"))
+            return False
+        if not os.access(source, os.R_OK):
+            self.reporter.failed(index, Notice("cli_read_failed"))
             return False
         started = time.perf_counter()
-        with sensitive(str(source), source.name, source.stem):
-            try:
-                result = run_job(
-                    source,
-                    self.engine,
-                    self.options,
-                    on_event=lambda e: self.reporter.progress(index, e),
-                    aligner=self.aligner,
-                )
-            except OSError:
-                self.reporter.failed(index, "cli_read_failed")
-                return False
-            except Exception:  # one broken file must not cost the others their results
-                log.info("File failed unexpectedly", exc_info=True)
-                self.reporter.failed(index, "cli_unexpected")
-                return False
-            for key in result.warnings:
-                self.reporter.step(index, t(key, self.reporter.lang))
-            if result.error is not None:
-                self.reporter.failed(index, result.error.code, **result.error.params)
-                return False
-            if not self._deliver(index, source, export(result.transcript, self.fmt)):
-                self.reporter.failed(index, "cli_write_failed")
-                return False
+        outcome = run_job(
+            source,
+            self.backend,
+            self.settings,
+            self.options,
+            names=(str(source), source.name, source.stem),
+            on_event=lambda e: self.reporter.progress(index, e),
+            aligner=self.aligner,
+        )
+        if isinstance(outcome, Cancelled):
+            raise Interrupted
+        self.reporter.notices(index, outcome.notices)
+        if isinstance(outcome, Failed):
+            self.reporter.failed(index, outcome.reason)
+            return False
+        if not self._deliver(index, source, export(outcome.transcript, self.fmt)):
+            self.reporter.failed(index, Notice("cli_write_failed"))
+            return False
         self.reporter.step(index, t("ui_done", self.reporter.lang, seconds=time.perf_counter() - started))
         return True
 
@@ -293,7 +301,7 @@ class Batch:
         return True
 
 
-def transcribe_command(args: argparse.Namespace, reporter: Reporter) -> int:
+def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     sweep_orphans()
     install_exit_handlers()
     # The guard records from the start and the Hugging Face stack is told it is offline; the lock that
@@ -301,22 +309,25 @@ def transcribe_command(args: argparse.Namespace, reporter: Reporter) -> int:
     guard.install()
     guard.go_offline()
     reporter.say(t("ui_stage_loading", reporter.lang))
-    model = args.model or configured_model()
-    engine = _load_or_explain(lambda: AsrEngine.load(model), reporter, DEFAULT_MODEL_ID)
+    if args.model:
+        settings = replace(settings, model=args.model)
+    backend = _load_or_explain(lambda: load_backend(settings), reporter, DEFAULT_MODEL_ID)
     aligner = None
-    if engine is not None and args.word_timestamps:
-        aligner = _load_or_explain(lambda: Aligner.load(configured_aligner()), reporter, DEFAULT_ALIGNER_ID)
-    if engine is None or (args.word_timestamps and aligner is None):
+    if backend is not None and args.word_timestamps:
+        plan = plan_device(settings.dtype)
+        aligner = _load_or_explain(
+            lambda: Aligner.load(settings.aligner_model, plan), reporter, DEFAULT_ALIGNER_ID
+        )
+    if backend is None or (args.word_timestamps and aligner is None):
         return EXIT_MODEL
     guard.lock_down()
     options = TranscribeOptions(
         language=args.language,
         context=args.context or None,
-        accepted=frozenset(ALL_LANGUAGES) if args.accept is None else args.accept,
-        check_language=args.accept is not None,
+        accepted=args.accept,
         word_timestamps=args.word_timestamps,
     )
-    batch = Batch(engine, aligner, options, args.format, args.out, reporter)
+    batch = Batch(backend, settings, aligner, options, args.format, args.out, reporter)
     done = sum(batch.run(index, source) for index, source in enumerate(args.files, start=1))
     reporter.say(t("cli_summary", reporter.lang, done=done, total=len(args.files)))
     return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED
@@ -327,7 +338,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_logging(logging.INFO if args.verbose else logging.WARNING)
     reporter = Reporter(ui_language(), len(args.files))
     try:
-        return transcribe_command(args, reporter)
-    except KeyboardInterrupt:
+        settings = load_settings()
+    except SettingsError as exc:
+        reporter.say(settings_error(exc, reporter.lang))
+        return EXIT_MODEL
+    try:
+        return transcribe_command(args, settings, reporter)
+    except (KeyboardInterrupt, Interrupted):
         reporter.say(t("ui_cancelled", reporter.lang))
         return EXIT_INTERRUPTED

@@ -1,15 +1,22 @@
-"""The Qwen3-ASR model behind one lock: load once, generate batches of chunks.
+"""The transformers backend: a Qwen3-ASR model behind one lock, loaded once, generating batches of chunks.
 
-This is the only module that touches torch and transformers' model classes. It knows nothing of Streamlit:
-the UI caches one `AsrEngine` per process and the CLI and tests build their own.
+This is the only module that runs the speech model with torch. It implements `asr.backend.Backend` and knows
+nothing of Streamlit: the page loads one `AsrEngine` per process, the CLI and tests build their own.
+
+Precision: FP16 on CUDA, as designed, where the reference runs bf16 (the weights' own precision). FP16's
+range is far smaller, so every batch's logits are watched; a batch whose logits go non-finite (inf, NaN) is
+redone in bf16 (float32 where the device lacks bf16), the model stays in that precision from then on, and the
+event is logged without content.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,23 +31,13 @@ from transformers import (
     StoppingCriteriaList,
 )
 
+from asr.backend import ChunkOutput, LanguageProbe
 from asr.langid import ASR_TEXT_MARKER, parse_language_prefix, parse_model_output, tag_probability
 from asr.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-
-
-@dataclass(frozen=True)
-class ChunkOutput:
-    """What the model said for one chunk of audio."""
-
-    language: str | None  # the model's language name ("Chinese"), the forced one, or None
-    text: str
-    raw: str  # decoded generation, special tokens removed
-    language_prob: float | None  # product of the language-name tokens' probabilities; None if forced
-    tokens: int  # generated tokens
 
 
 # "language" + a name of at most a few tokens + "<asr_text>"; past this a sequence wrote no tag at all, and
@@ -81,7 +78,7 @@ class _NameKnown(StoppingCriteria):
         self.prompt_len = prompt_len
         self.decode = decode
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.BoolTensor:
         tag = parse_language_prefix(self.decode(input_ids[0, self.prompt_len :]))
         return torch.full((1,), tag.state == "complete", dtype=torch.bool, device=input_ids.device)
 
@@ -93,28 +90,70 @@ class _FirstRowBudget(StoppingCriteria):
         self.prompt_len = prompt_len
         self.limit = limit
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.BoolTensor:
         done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
         done[0] = input_ids.shape[1] - self.prompt_len >= self.limit
         return done
 
 
-@dataclass
-class LanguageProbe:
-    """The first chunk's answer up to the end of its language tag, and the decoder state to go on from.
+@dataclass(frozen=True)
+class _ProbeState:
+    """Where `probe_language` stopped, so `transcribe(resume=...)` goes on from there (transformers only)."""
 
-    A refused recording costs this alone: one chunk's encoder pass and prefill plus the few tag tokens.
-    An accepted one hands it to `AsrEngine.transcribe(resume=...)`, which continues that chunk inside the
-    first batch from this state instead of starting it again.
-    """
-
-    language: str | None
-    language_prob: float | None
-    seconds: float
     sequence: torch.Tensor  # prompt + generated tag tokens, 1-D
     generated: int  # tag tokens generated
     cache: Cache  # keys/values of every token of `sequence` but the last
     tag_probs: list[float]
+    dtype: torch.dtype  # the precision the cache was computed in
+
+
+# Memory one more ~20 s chunk in a batch needs: its KV cache (28 layers x 2 x 8 heads x 128 x ~600 tokens,
+# ~130 MB in fp32, half in fp16), encoder activations and logits, with headroom.
+BYTES_PER_SEQUENCE = 512 * 1024 * 1024
+CPU_MAX_BATCH = 8  # past this a CPU decode step grows ~linearly with the batch: nothing left to share
+GPU_MAX_BATCH = 32
+
+
+def choose_batch_size(device: str, free_bytes: int | None) -> int:
+    """As many chunks as free memory holds, capped per device.
+
+    On a CPU a batch shares each decoder weight read across chunks (decode is memory-bound); on a GPU it
+    fills the device. `ASR_BATCH_SIZE` (asr.settings) overrides this in the pipeline.
+    """
+    cap = GPU_MAX_BATCH if device == "cuda" else CPU_MAX_BATCH
+    if free_bytes is None:
+        return cap
+    return max(1, min(cap, free_bytes // BYTES_PER_SEQUENCE))
+
+
+def free_memory(device: str) -> int | None:
+    if device == "cuda":
+        return int(torch.cuda.mem_get_info()[0])
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on Windows / macOS: fall back to the cap
+        return None
+
+
+def fallback_dtype(dtype: torch.dtype, device: str) -> torch.dtype | None:
+    """The next wider precision after an overflow: fp16 -> bf16 (where the device has it) -> fp32."""
+    if dtype == torch.float16:
+        has_bf16 = device != "cuda" or torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if has_bf16 else torch.float32
+    if dtype == torch.bfloat16:
+        return torch.float32
+    return None
+
+
+class _OverflowWatch:
+    """Forward hook on the LM head: notes logits that are not finite, which an FP16 overflow produces."""
+
+    def __init__(self) -> None:
+        self.seen = False
+
+    def __call__(self, module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
+        if not self.seen and not bool(torch.isfinite(output).all()):
+            self.seen = True
 
 
 class AsrEngine(LocalModel):
@@ -126,6 +165,8 @@ class AsrEngine(LocalModel):
         self._marker_id = tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
         eos = self.model.generation_config.eos_token_id
         self._finished_ids = {tokenizer.pad_token_id, *(eos if isinstance(eos, list) else [eos])}
+        self._overflow = _OverflowWatch()
+        self.model.lm_head.register_forward_hook(self._overflow)
 
     @classmethod
     def load(cls, model: str, plan: DevicePlan | None = None) -> AsrEngine:
@@ -136,10 +177,29 @@ class AsrEngine(LocalModel):
         return cls(loaded)
 
     @property
-    def device(self) -> torch.device:
-        return self.model.device
+    def device(self) -> str:
+        return self.plan.device
 
-    def _inputs(self, audios: Sequence[np.ndarray], language: str | None, context: str | None):
+    def preferred_batch_size(self) -> int:
+        return choose_batch_size(self.plan.device, free_memory(self.plan.device))
+
+    def _watched(self, run: Callable[[], Any]) -> Any:
+        """`run()` under the lock, redone in a wider precision while its logits overflow."""
+        while True:
+            with self._lock, torch.inference_mode():
+                self._overflow.seen = False
+                result = run()
+                if not self._overflow.seen:
+                    return result
+                wider = fallback_dtype(self.plan.dtype, self.plan.device)
+                if wider is None:  # float32 overflowed: nothing wider to redo it in
+                    log.error("Logits not finite in float32; the batch is kept as generated")
+                    return result
+                log.warning("Logits not finite: precision raised and the batch redone")
+                self.model.to(wider)
+                self.plan = replace(self.plan, dtype=wider)
+
+    def _inputs(self, audios: Sequence[np.ndarray], language: str | None, context: str | None) -> Any:
         inputs = self.processor.apply_transcription_request(
             audio=list(audios),
             language=language,
@@ -153,10 +213,11 @@ class AsrEngine(LocalModel):
         """Generate one chunk's answer only until its language is known: at `<asr_text>`, or at the name
         itself when no other name could follow from it (`parse_language_prefix`)."""
         started = time.perf_counter()
-        inputs = self._inputs([audio], None, context)
-        reader = _TagReader(1, self._marker_id, self._finished_ids)
-        name_known = _NameKnown(inputs["input_ids"].shape[1], self.processor.tokenizer.decode)
-        with self._lock, torch.inference_mode():
+
+        def run() -> tuple[Any, Any, _TagReader]:
+            inputs = self._inputs([audio], None, context)
+            reader = _TagReader(1, self._marker_id, self._finished_ids)
+            name_known = _NameKnown(inputs["input_ids"].shape[1], self.processor.tokenizer.decode)
             out = self.model.generate(
                 **inputs,
                 max_new_tokens=MAX_TAG_TOKENS,
@@ -166,17 +227,18 @@ class AsrEngine(LocalModel):
                 stopping_criteria=StoppingCriteriaList([name_known]),
                 return_dict_in_generate=True,
             )
+            return inputs, out, reader
+
+        inputs, out, reader = self._watched(run)
         sequence = out.sequences[0]
         generated = sequence.numel() - inputs["input_ids"].shape[1]
         tag = parse_language_prefix(self.processor.tokenizer.decode(sequence[-generated:]))
+        state = _ProbeState(sequence, generated, out.past_key_values, reader.tag_probs[0], self.plan.dtype)
         return LanguageProbe(
             language=tag.language,
             language_prob=self._name_probability(sequence[-generated:], reader.tag_probs[0]),
             seconds=time.perf_counter() - started,
-            sequence=sequence,
-            generated=generated,
-            cache=out.past_key_values,
-            tag_probs=reader.tag_probs[0],
+            state=state,
         )
 
     def transcribe(
@@ -192,40 +254,60 @@ class AsrEngine(LocalModel):
 
         `language` forces the language (the processor prefills the tag, the model writes only the text).
         `resume` is `probe_language` of `audios[0]` whose tag named a language (a tag that names none is
-        refused, never resumed): that chunk goes on from where the probe stopped.
+        refused, never resumed): that chunk goes on from where the probe stopped. A probe made in another
+        precision (an overflow raised it since) is not resumed: that chunk starts again with the batch.
         """
+        state = resume.state if resume is not None else None
+        attempts = iter([state, None])  # a redo after an overflow starts every chunk afresh
+
+        def run() -> list[ChunkOutput]:
+            probed = next(attempts, None)
+            if not isinstance(probed, _ProbeState) or probed.dtype != self.plan.dtype:
+                probed = None
+            return self._generate(audios, language, context, max_new_tokens, probed)
+
+        outputs: list[ChunkOutput] = self._watched(run)
+        return outputs
+
+    def _generate(
+        self,
+        audios: Sequence[np.ndarray],
+        language: str | None,
+        context: str | None,
+        max_new_tokens: int,
+        probed: _ProbeState | None,
+    ) -> list[ChunkOutput]:
+        """One `generate` call for the batch (the caller holds the lock)."""
         reader = None if language else _TagReader(len(audios), self._marker_id, self._finished_ids)
-        if resume is not None:  # row 0's tag is read on from where the probe stopped
-            reader.in_tag[0] = int(resume.sequence[-1]) != self._marker_id
-            reader.tag_probs[0] = list(resume.tag_probs)
-            inputs = self._resumed_inputs(resume, audios[1:], context, max_new_tokens)
-        else:
-            inputs = self._inputs(audios, language, context)
-        kwargs: dict = {"logits_processor": LogitsProcessorList([reader])} if reader else {}
-        if resume is not None:  # the probed chunk has already generated part of its budget
-            budget = _FirstRowBudget(inputs["input_ids"].shape[1], max_new_tokens - resume.generated)
+        kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList([reader])} if reader else {}
+        if probed is not None and reader is not None:  # row 0's tag is read on from where the probe stopped
+            reader.in_tag[0] = int(probed.sequence[-1]) != self._marker_id
+            reader.tag_probs[0] = list(probed.tag_probs)
+            inputs = self._resumed_inputs(probed, audios[1:], context, max_new_tokens)
+            # the probed chunk has already generated part of its budget
+            budget = _FirstRowBudget(inputs["input_ids"].shape[1], max_new_tokens - probed.generated)
             kwargs["stopping_criteria"] = StoppingCriteriaList([budget])
-        if len(audios) > 1 and resume is None:
-            # The dynamic cache re-concatenates every layer's keys and values at each step, which grows with
-            # the batch: at batch 8 (20 s chunks, fp32, 2 threads) a decode step took 440 ms dynamic vs 357 ms
-            # static (`python -m bench profile`). At batch 1 static was slower (188 vs 169 ms), so only here.
-            kwargs["cache_implementation"] = "static"
+        else:
+            probed = None
+            inputs = self._inputs(audios, language, context)
+            if len(audios) > 1:
+                # The dynamic cache re-concatenates every layer's keys and values at each step, which grows
+                # with the batch: at batch 8 (20 s chunks, fp32, 2 threads) a decode step took 440 ms dynamic
+                # vs 357 ms static (`python -m bench profile`). At batch 1 static was slower (188 vs 169 ms).
+                kwargs["cache_implementation"] = "static"
         prompt_len = inputs["input_ids"].shape[1]
-        with self._lock, torch.inference_mode():
-            sequences = self.model.generate(
-                **inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs
-            )
+        sequences = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
         generated = [sequences[row, prompt_len:] for row in range(len(audios))]
-        if resume is not None:
-            generated[0] = torch.cat([resume.sequence[-resume.generated :], generated[0]])
+        if probed is not None:
+            generated[0] = torch.cat([probed.sequence[-probed.generated :], generated[0]])
         return [
             self._chunk_output(ids, language, reader.tag_probs[row] if reader else None)
             for row, ids in enumerate(generated)
         ]
 
     def _resumed_inputs(
-        self, probe: LanguageProbe, rest: Sequence[np.ndarray], context: str | None, max_new_tokens: int
-    ) -> dict:
+        self, probe: _ProbeState, rest: Sequence[np.ndarray], context: str | None, max_new_tokens: int
+    ) -> dict[str, Any]:
         """`generate` inputs that go on with the probed chunk as row 0 and start the other chunks beside it.
 
         The other chunks are prefilled here, all but their last prompt token; then both caches are
@@ -240,17 +322,16 @@ class AsrEngine(LocalModel):
             inputs = self._inputs(rest, None, context)
             rest_ids, rest_mask = inputs["input_ids"], inputs["attention_mask"]
             positions = (rest_mask.cumsum(-1) - 1).clamp(min=0)
-            with self._lock, torch.inference_mode():
-                out = self.model(
-                    input_ids=rest_ids[:, :-1],
-                    attention_mask=rest_mask[:, :-1],
-                    position_ids=positions[:, :-1],
-                    input_features=inputs["input_features"],
-                    input_features_mask=inputs["input_features_mask"],
-                    past_key_values=DynamicCache(config=self.model.config),
-                    use_cache=True,
-                    logits_to_keep=1,
-                )
+            out = self.model(
+                input_ids=rest_ids[:, :-1],
+                attention_mask=rest_mask[:, :-1],
+                position_ids=positions[:, :-1],
+                input_features=inputs["input_features"],
+                input_features_mask=inputs["input_features_mask"],
+                past_key_values=DynamicCache(config=self.model.config),
+                use_cache=True,
+                logits_to_keep=1,
+            )
             ids += list(rest_ids)
             masks += list(rest_mask)
             caches += [(out.past_key_values, row) for row in range(len(rest))]
@@ -262,7 +343,7 @@ class AsrEngine(LocalModel):
             pad = (missing, 0) if tensor.dim() == 1 else (0, 0, missing, 0)
             return torch.nn.functional.pad(tensor, pad, value=fill)
 
-        batch = {
+        batch: dict[str, Any] = {
             "input_ids": torch.stack([left_pad(row, pad_id) for row in ids]),
             "attention_mask": torch.stack([left_pad(row) for row in masks]),
             "past_key_values": probe.cache,

@@ -20,7 +20,8 @@ Subtitle layout (SRT and VTT share it):
   segment has the time. Either way a cue still under 0.5 s runs on into the silence after it. Times are
   whole milliseconds, monotonic and never overlapping.
 
-JSON gives each segment a `words` list (start, end, text) only when it has word timestamps.
+JSON gives each segment a `words` list (start, end, text) only when it has word timestamps, and the model's
+own text before a runaway repeat was cut (`untrimmed_text`) only when one was.
 """
 
 from __future__ import annotations
@@ -314,7 +315,7 @@ def _settle(cues: list[Cue]) -> list[Cue]:
         start = max(cue.start_ms, settled[-1].end_ms if settled else 0)
         following = cues[i + 1].start_ms if i + 1 < len(cues) else math.inf
         end = max(cue.end_ms, min(start + MIN_CUE_MS, following), start + 1)
-        settled.append(Cue(start, min(end, start + MAX_CUE_MS), cue.text))
+        settled.append(Cue(start, int(min(end, start + MAX_CUE_MS)), cue.text))
     return settled
 
 
@@ -333,7 +334,7 @@ def _timestamp(ms: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
 
 
-def _blocks(cues: Iterable[Cue], separator: str, escape) -> list[str]:
+def _blocks(cues: Iterable[Cue], separator: str, escape: Callable[[str], str]) -> list[str]:
     return [
         f"{_timestamp(c.start_ms, separator)} --> {_timestamp(c.end_ms, separator)}\n{escape(c.text)}\n"
         for c in cues
@@ -362,7 +363,7 @@ def to_json(transcript: Transcript) -> str:
             "name": verdict.language_name,
             "dialect": verdict.dialect,
             "confidence": round(verdict.confidence, 4),
-            "accepted": verdict.accepted,
+            "check": transcript.language_check,
         },
         "forced_language": transcript.forced_language,
         "duration_s": round(transcript.duration_s, 3),
@@ -374,11 +375,13 @@ def to_json(transcript: Transcript) -> str:
                 "text": s.text,
                 "language": s.language,
                 "repetition_trimmed": s.repetition_trimmed,
+                "hit_token_limit": s.hit_token_limit,
+                **({"untrimmed_text": s.untrimmed_text} if s.untrimmed_text is not None else {}),
                 **({"words": [_word_json(w) for w in s.words]} if s.words else {}),
             }
             for s in transcript.segments
         ],
-        "timings": {name: round(seconds, 3) for name, seconds in transcript.timings.items()},
+        "timings": {name: round(seconds, 3) for name, seconds in transcript.timings.as_dict().items()},
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 

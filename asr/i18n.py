@@ -6,6 +6,9 @@ stable codes used by `UserFacingError` and by the UI.
 
 from __future__ import annotations
 
+from asr.langid import Verdict, dialect_zh_name
+from asr.settings import SettingsError
+
 Lang = str  # "zh" or "en"
 
 TEXT: dict[str, dict[Lang, str]] = {
@@ -88,6 +91,43 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "临时文件清理失败，稍后会自动重试；请留意临时目录。",
         "en": "Removing the temporary files failed; it will be retried. Keep an eye on the temp folder.",
     },
+    "job_unexpected": {
+        "zh": "转写这个文件时出了意外错误；没有保留任何内容，其他文件不受影响。",
+        "en": "Something went wrong while transcribing this file; nothing was kept, and other files are "
+        "not affected.",
+    },
+    "token_limit": {
+        "zh": "模型在这些位置前达到了该段的长度上限，文字可能在此处被截断：{times}。请对照录音核对。",
+        "en": "The model reached a passage's length limit, so the text may be cut short before {times}. "
+        "Check those places against the recording.",
+    },
+    "word_times_unavailable": {
+        "zh": "以下语言没有词级时间戳，只有片段时间：{languages}。",
+        "en": "Word timestamps are not available for {languages}; those passages have segment times only.",
+    },
+    # --- settings (asr.settings) --------------------------------------------------------------------
+    "settings_invalid": {
+        "zh": "环境变量 {variable} 的值 “{value}” 无法使用：{accepts}",
+        "en": "{variable}={value} cannot be used: {accepts}",
+    },
+    "accepts_ASR_MAX_SECONDS": {
+        "zh": "请填写正数秒数，例如 10800 表示 3 小时。",
+        "en": "give a positive number of seconds, e.g. 10800 for 3 hours.",
+    },
+    "accepts_ASR_BATCH_SIZE": {
+        "zh": "请填写不小于 1 的整数；不设置则按可用内存自动选择。",
+        "en": "give a whole number of 1 or more, or leave it unset to size batches by free memory.",
+    },
+    "accepts_ASR_DTYPE": {
+        "zh": "可选 float32、bfloat16 或 float16；不设置则按设备自动选择。",
+        "en": "use float32, bfloat16 or float16, or leave it unset to choose by device.",
+    },
+    "accepts_ASR_CPU_INT8": {"zh": "请填写 1（开启）或 0（关闭）。", "en": "use 1 (on) or 0 (off)."},
+    "accepts_CLEANUP_DISABLED": {"zh": "请填写 1（开启）或 0（关闭）。", "en": "use 1 (on) or 0 (off)."},
+    "accepts_FFMPEG_BINARY": {
+        "zh": "请填写一个存在且可执行的 ffmpeg 文件路径；不设置则使用内置的 ffmpeg。",
+        "en": "give the path of an executable ffmpeg, or leave it unset to use the bundled one.",
+    },
     # --- page -------------------------------------------------------------------------------------
     "ui_title": {"zh": "本地语音转写", "en": "Local speech-to-text"},
     "ui_subtitle": {
@@ -104,6 +144,11 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "已取消；本次任务的临时文件已删除。",
         "en": "Cancelled; the job's temporary files were deleted.",
     },
+    "ui_interrupted": {
+        "zh": "设置在转写过程中被更改，任务已停止，临时文件已删除。请再次点击“转写”。",
+        "en": "A setting changed while transcribing, so the job stopped and its temporary files were "
+        "deleted. Press Transcribe to start again.",
+    },
     "ui_settings": {"zh": "设置", "en": "Settings"},
     "ui_accepted_languages": {"zh": "接受的语言", "en": "Accepted languages"},
     "ui_force_language": {"zh": "识别语言", "en": "Recognition language"},
@@ -116,6 +161,7 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_privacy_check": {"zh": "隐私自检 / Privacy check", "en": "Privacy check / 隐私自检"},
     "ui_yes": {"zh": "是", "en": "yes"},
     "ui_no": {"zh": "否", "en": "no"},
+    "ui_pc_secured": {"zh": "进程隐私防护已启用", "en": "Process protections on"},
     "ui_pc_address": {"zh": "监听地址", "en": "Bound address"},
     "ui_pc_usage_stats": {"zh": "使用统计", "en": "Usage statistics"},
     "ui_pc_guard": {"zh": "网络防护已锁定", "en": "Network guard locked"},
@@ -173,10 +219,6 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "无法把结果写入输出文件夹，请检查该文件夹和权限。",
         "en": "The result could not be written to the output folder; check the folder and its permissions.",
     },
-    "cli_unexpected": {
-        "zh": "意外错误中断了这个文件的处理；其他文件不受影响。",
-        "en": "An unexpected error stopped this file; the other files are not affected.",
-    },
     "cli_force_hint": {
         "zh": "如仍要转写，请用 --language 指定语言（例如 --language Japanese），"
         "或用 --accept 增加接受的语言，或用 --accept any 跳过语言检查。",
@@ -217,7 +259,28 @@ TEXT: dict[str, dict[Lang, str]] = {
 }
 
 
+def settings_error(error: SettingsError, lang: Lang = "en") -> str:
+    """One line naming the variable, the value and what it accepts."""
+    accepts = t(error.accepts, lang)
+    return t("settings_invalid", lang, variable=error.variable, value=error.value, accepts=accepts)
+
+
 def t(key: str, lang: Lang = "en", **params: object) -> str:
     """The sentence for `key` in `lang`, with `params` filled in."""
     entry = TEXT[key]
     return entry.get(lang, entry["en"]).format(**params)
+
+
+def verdict_label(verdict: Verdict, lang: Lang = "en") -> str:
+    """The one-line badge, e.g. "中英混合 zh-en · 96%" or "Cantonese (zh) · 90%"."""
+    pct = round(verdict.confidence * 100)
+    if verdict.code == "none":
+        return t("verdict_none", lang)
+    if verdict.code.startswith("other:"):
+        return t("verdict_other", lang, name=verdict.language_name)
+    if verdict.code == "zh-en":
+        return t("verdict_zh_en", lang, pct=pct)
+    if verdict.dialect is not None:
+        dialect_zh = dialect_zh_name(verdict.dialect)
+        return t("verdict_dialect", lang, dialect=verdict.dialect, dialect_zh=dialect_zh, pct=pct)
+    return t(f"verdict_{verdict.code}", lang, pct=pct)

@@ -1,9 +1,14 @@
-"""One recognition job, end to end: workspace -> decode -> language ID -> transcribe -> result -> cleanup.
+"""One recognition job, end to end, and the only thing the page and the CLI call.
 
-The UI and the CLI both run jobs through `run_job`, so both get the same private folder and the same
-guarantee that it is gone when the job ends, however it ends. Stages are reported through `on_event` so a
-caller can draw progress (and, in Streamlit, a rerun raised from inside the callback is itself the cancel:
-the `finally` of the workspace still removes everything).
+workspace -> decode -> language check -> transcribe -> (word times) -> outcome -> cleanup. Everything that is
+policy rather than drawing lives here, so both front-ends behave the same: the private folder that is gone
+when the job ends however it ends, the redaction of the file's name and of every piece of its transcript from
+all log lines while the job runs, the language policy and "transcribe anyway" (`TranscribeOptions.anyway`),
+and the catch-all that turns an unexpected exception into a `Failed` outcome with a content-free log line.
+
+The result is a tagged union, `Transcribed | Failed | Cancelled`, so a caller cannot read a transcript that
+is not there. Ctrl-C (KeyboardInterrupt) is a `Cancelled` outcome; Streamlit's own stop and rerun signals are
+not exceptions of the job, so they pass through after the cleanup (the page tells a Cancel from a rerun).
 """
 
 from __future__ import annotations
@@ -11,20 +16,23 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from asr.audio import decode_to_wav
+from asr.backend import Backend
 from asr.errors import UserFacingError
+from asr.settings import Settings
 from asr.transcribe import Progress, TranscribeOptions, transcribe
-from asr.transcript import Transcript
+from asr.transcript import Segment, Transcript
 from cleanup.workspace import JobWorkspace, job_workspace
+from privacy.logs import register_sensitive, unregister_sensitive
 
-if TYPE_CHECKING:  # both bring torch, which the page must not wait for
+if TYPE_CHECKING:  # brings torch, which the page must not wait for
     from asr.align import Aligner
-    from asr.engine import AsrEngine
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +45,58 @@ class JobEvent:
     progress: Progress | None = None
 
 
-@dataclass
-class JobResult:
-    """A finished job: a transcript or an error code, plus warnings and what happened to the folder."""
+@dataclass(frozen=True)
+class Notice:
+    """A sentence for the user: a key of `asr.i18n.TEXT` and what fills it in."""
 
-    transcript: Transcript | None
-    error: UserFacingError | None
-    workspace: JobWorkspace
-    warnings: list[str] = field(default_factory=list)  # i18n keys
-    decode_seconds: float | None = None
+    code: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cleanup:
+    """What became of the job's folder."""
+
+    removal_seconds: float | None
+    kept_wav: Path | None  # with CLEANUP_DISABLED=1, the WAV kept for debugging
+    failed: bool
+
+    @classmethod
+    def of(cls, workspace: JobWorkspace) -> Cleanup:
+        kept = workspace.wav_path if workspace.kept else None
+        return cls(workspace.removal_seconds, kept, workspace.cleanup_error is not None)
+
+
+@dataclass(frozen=True)
+class Transcribed:
+    transcript: Transcript
+    notices: tuple[Notice, ...]
+    cleanup: Cleanup
+    kind: Literal["transcribed"] = "transcribed"
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The job ended without a transcript; `reason.code` says why in the user's words."""
+
+    reason: Notice
+    notices: tuple[Notice, ...]
+    cleanup: Cleanup
+    kind: Literal["failed"] = "failed"
 
     @property
-    def kept_wav(self) -> Path | None:
-        """With CLEANUP_DISABLED=1, the WAV that was kept for debugging."""
-        return self.workspace.wav_path if self.workspace.kept else None
+    def language_refused(self) -> bool:
+        """The first chunk's language is not accepted: the user may "transcribe anyway"."""
+        return self.reason.code.startswith("language_refused")
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    cleanup: Cleanup
+    kind: Literal["cancelled"] = "cancelled"
+
+
+JobOutcome = Transcribed | Failed | Cancelled
 
 
 def _store(source: bytes | Path, target: Path) -> None:
@@ -61,50 +107,130 @@ def _store(source: bytes | Path, target: Path) -> None:
     target.chmod(0o600)
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _notices(transcript: Transcript, word_timestamps: bool) -> list[Notice]:
+    """What the user should check in a transcript that did come out."""
+    found = []
+    segments = transcript.segments
+    if transcript.repetition_trimmed:
+        found.append(Notice("repetition_trimmed"))
+    cut = [_clock(s.end) for s in segments if s.hit_token_limit]
+    if cut:
+        found.append(Notice("token_limit", {"times": ", ".join(cut)}))
+    if word_timestamps:
+        untimed = sorted({s.language or "?" for s in segments if s.text.strip() and not s.words})
+        if untimed:
+            found.append(Notice("word_times_unavailable", {"languages": ", ".join(untimed)}))
+    return found
+
+
+class _Redaction:
+    """The file's names and every transcript piece seen so far, kept out of every log line for the job."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.pieces: list[str] = list(names)
+        self._segments = 0
+        register_sensitive(*self.pieces)
+
+    def add(self, segments: Sequence[Segment]) -> None:
+        """Register the segments not seen before (`segments` is everything finished so far)."""
+        fresh = [text for s in segments[self._segments :] for text in (s.text, s.untrimmed_text) if text]
+        self._segments = len(segments)
+        register_sensitive(*fresh)
+        self.pieces.extend(fresh)
+
+    def close(self) -> None:
+        unregister_sensitive(*self.pieces)
+
+
+@contextmanager
+def _redacting(names: Sequence[str]) -> Iterator[_Redaction]:
+    redaction = _Redaction(names)
+    try:
+        yield redaction
+    finally:
+        redaction.close()
+
+
 def run_job(
     source: bytes | Path,
-    engine: AsrEngine,
-    options: TranscribeOptions | None = None,
+    backend: Backend,
+    settings: Settings,
+    options: TranscribeOptions,
+    *,
+    names: Sequence[str] = (),
     on_event: Callable[[JobEvent], None] | None = None,
     session_id: str | None = None,
     aligner: Aligner | None = None,
-) -> JobResult:
-    """Run one job; bad input and refusals come back as `JobResult.error`, never as an exception.
+) -> JobOutcome:
+    """Run one job; nothing but Streamlit's control flow (and SystemExit) escapes as an exception.
 
+    `names` are what the user calls the file (its name, path, stem): redacted from logs like its text.
     With `options.word_timestamps` and an `aligner`, words are timed before the WAV is removed.
     """
-    options = options or TranscribeOptions()
     notify = on_event or (lambda event: None)
-    transcript = None
-    error = None
-    warnings: list[str] = []
-    decode_seconds = None
-    with job_workspace(session_id=session_id) as workspace:
+    if settings.batch_size and not options.batch_size:
+        options = replace(options, batch_size=settings.batch_size)
+    warnings: list[Notice] = []
+    result: Transcript | Notice | None  # None: cancelled
+    with _redacting(names) as redaction, job_workspace(session_id=session_id) as workspace:
         try:
-            notify(JobEvent("decoding"))
-            _store(source, workspace.upload_path)
-            started = time.perf_counter()
-            audio = decode_to_wav(workspace.upload_path, workspace.wav_path)
-            decode_seconds = time.perf_counter() - started
-            if audio.truncated:
-                warnings.append("truncated_warning")
-            notify(JobEvent("recognising"))
-            transcript = transcribe(
-                engine, audio, options, on_progress=lambda step: notify(JobEvent("recognising", step))
-            )
-            if options.word_timestamps and aligner is not None:
-                from asr.align import align_transcript  # torch is loaded by now: the aligner runs on it
-
-                notify(JobEvent("aligning"))
-                transcript = align_transcript(aligner, workspace.wav_path, transcript)
-            transcript.timings["decode_s"] = decode_seconds
-            if transcript.repetition_trimmed:
-                warnings.append("repetition_trimmed")
+            result = _run(source, backend, settings, options, aligner, workspace, redaction, notify, warnings)
         except UserFacingError as exc:
             log.info("Job ended: %s", exc.code)
-            error = exc
+            result = Notice(exc.code, dict(exc.params))
+        except KeyboardInterrupt:
+            log.info("Job cancelled")
+            result = None
+        except Exception as exc:  # one broken file must cost neither the page nor the other files
+            log.error("Job failed unexpectedly: " + type(exc).__name__, exc_info=True)
+            result = Notice("job_unexpected")
         finally:
             notify(JobEvent("cleaning"))
-    if workspace.cleanup_error:
-        warnings.append("cleanup_failed")
-    return JobResult(transcript, error, workspace, warnings, decode_seconds)
+    cleanup = Cleanup.of(workspace)
+    if cleanup.failed:
+        warnings.append(Notice("cleanup_failed"))
+    if isinstance(result, Transcript):
+        return Transcribed(result, tuple(warnings + _notices(result, options.word_timestamps)), cleanup)
+    if result is None:
+        return Cancelled(cleanup)
+    return Failed(result, tuple(warnings), cleanup)
+
+
+def _run(
+    source: bytes | Path,
+    backend: Backend,
+    settings: Settings,
+    options: TranscribeOptions,
+    aligner: Aligner | None,
+    workspace: JobWorkspace,
+    redaction: _Redaction,
+    notify: Callable[[JobEvent], None],
+    warnings: list[Notice],
+) -> Transcript:
+    notify(JobEvent("decoding"))
+    _store(source, workspace.upload_path)
+    started = time.perf_counter()
+    audio = decode_to_wav(workspace.upload_path, workspace.wav_path, settings.max_seconds, settings.ffmpeg)
+    decode_s = time.perf_counter() - started
+    if audio.truncated:
+        warnings.append(Notice("truncated_warning"))
+    notify(JobEvent("recognising"))
+
+    def on_progress(step: Progress) -> None:
+        redaction.add(step.segments)
+        notify(JobEvent("recognising", step))
+
+    transcript = transcribe(backend, audio, options, on_progress)
+    transcript = replace(transcript, timings=replace(transcript.timings, decode_s=decode_s))
+    if options.word_timestamps and aligner is not None:
+        from asr.align import align_transcript  # torch is loaded by now: the aligner runs on it
+
+        notify(JobEvent("aligning"))
+        transcript = align_transcript(aligner, workspace.wav_path, transcript)
+    return transcript

@@ -1,10 +1,10 @@
 """Language ID from Qwen3-ASR's own language tag, and the one place the language policy lives.
 
 Qwen3-ASR answers ``language <Name><asr_text><transcript>`` (``language None<asr_text>`` when it hears no
-speech), so language ID costs nothing extra: we read the tag, and the engine stops generating right after it
-when the language is not accepted, which saves decoding a transcript we would refuse anyway. This module is
-pure logic (no model, no I/O) so the engine's stopping criterion, the verdict and the UI labels are all
-decided here and tested without weights.
+speech), so language ID costs nothing extra: we read the tag of the first chunk, and a language that is not
+accepted is refused after those few tokens. This module is pure logic (no model, no I/O, no presentation):
+the tag parser the engine stops on, the policy and the verdict are decided here and tested without weights;
+`asr.i18n` words them for the user.
 
 Nothing here logs: transcripts are private and only flow through return values.
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 from asr.errors import UserFacingError
-from asr.i18n import Lang, t
 
 ASR_TEXT_MARKER = "<asr_text>"
 _TAG_WORD = "language"
@@ -309,12 +308,19 @@ def tag_probability(name_token_probs: Sequence[float]) -> float:
     return min(1.0, max(0.0, math.prod(name_token_probs)))
 
 
+def dialect_zh_name(dialect: str) -> str:
+    """The Chinese name of a dialect the model named ("Sichuanese" -> "四川话"), generic when unknown."""
+    return _DIALECT_ZH.get(_base_name(dialect), _GENERIC_DIALECT_ZH)
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """The language of a whole recording, for the UI badge and the accept/refuse decision.
+    """The language of a whole recording, for the badge above the transcript and the JSON.
 
     `code`: "zh", "en", "zh-en", "other:<name>" or "none". `confidence` is the agreement-weighted mean over
     speech chunks: each chunk contributes its tag probability if its language supports the verdict, else 0.
+    Whether a recording is transcribed is decided once, by the first chunk (`is_accepted` in
+    `asr.transcribe`), not by this summary of all chunks.
     """
 
     code: str
@@ -322,21 +328,6 @@ class Verdict:
     dialect: str | None
     confidence: float
     seconds: float
-    accepted: bool
-
-    def label(self, lang: Lang = "en") -> str:
-        """The one-line badge, e.g. "中英混合 zh-en · 96%" or "Cantonese (zh) · 90%"."""
-        pct = round(self.confidence * 100)
-        if self.code == "none":
-            return t("verdict_none", lang)
-        if self.code.startswith("other:"):
-            return t("verdict_other", lang, name=self.language_name)
-        if self.code == "zh-en":
-            return t("verdict_zh_en", lang, pct=pct)
-        if self.dialect is not None:
-            zh_name = _DIALECT_ZH.get(_base_name(self.dialect), _GENERIC_DIALECT_ZH)
-            return t("verdict_dialect", lang, dialect=self.dialect, dialect_zh=zh_name, pct=pct)
-        return t(f"verdict_{self.code}", lang, pct=pct)
 
 
 @dataclass
@@ -361,24 +352,19 @@ def _dominant(tallies: dict[str, _Tally]) -> str:
 
 
 def decide_verdict(
-    chunk_languages: list[str | None],
-    chunk_probs: list[float],
-    transcript: str,
-    accepted: frozenset[str],
-    seconds: float,
+    chunk_languages: list[str | None], chunk_probs: list[float], transcript: str, seconds: float
 ) -> Verdict:
     """Combine per-chunk language tags and the transcript's script mix into one verdict.
 
     Silent chunks (None) are ignored unless every chunk is silent. The Chinese+English chunks together compete
     with each other language; the larger side is the verdict. On the zh/en side the code is "zh-en" when both
-    Chinese and English chunks occur or the transcript is script-mixed, else "zh" / "en". `accepted` follows
-    `is_accepted` on the dominant model name.
+    Chinese and English chunks occur or the transcript is script-mixed, else "zh" / "en".
     """
     chunks = [(name, min(1.0, max(0.0, p))) for name, p in zip(chunk_languages, chunk_probs, strict=True)]
     speech = [(name, p) for name, p in chunks if name is not None]
     if not speech:
         confidence = sum(p for _, p in chunks) / len(chunks) if chunks else 0.0
-        return Verdict("none", None, None, confidence, seconds, accepted=False)
+        return Verdict("none", None, None, confidence, seconds)
 
     zh_en_names: dict[str, _Tally] = {}
     other_names: dict[str, _Tally] = {}
@@ -400,7 +386,6 @@ def decide_verdict(
             None,
             support.prob / len(speech),
             seconds,
-            accepted=is_accepted(top_other, accepted),
         )
 
     name = _dominant(zh_en_names)
@@ -414,5 +399,4 @@ def decide_verdict(
         dialect,
         zh_en_total.prob / len(speech),
         seconds,
-        accepted=is_accepted(name, accepted),
     )

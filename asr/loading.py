@@ -8,7 +8,6 @@ the weights don't all fit the architecture (transformers only warns, then runs r
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import warnings
@@ -34,34 +33,38 @@ class DevicePlan:
     int8: bool = False  # opt-in int8 weights for the Linear layers on CPU (ASR_CPU_INT8=1)
 
 
-INT8_ENV = "ASR_CPU_INT8"
-DTYPE_ENV = "ASR_DTYPE"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "float16": torch.float16,
+}
 
 
 def cpu_has_native_bf16() -> bool:
     """True when the CPU multiplies bf16 in hardware (AVX512-BF16 or AMX), where bf16 beats float32."""
-    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 def plan_device(
-    cuda_available: bool | None = None, int8: bool | None = None, native_bf16: bool | None = None
+    dtype: str | None = None,
+    int8: bool = False,
+    *,
+    cuda_available: bool | None = None,
+    native_bf16: bool | None = None,
 ) -> DevicePlan:
     """FP16 with `device_map="auto"` on CUDA; on CPU bf16 where the CPU has bf16 instructions, else float32.
 
     Measured with `python -m bench`: on AVX2-only CPUs (most laptops) fp16/bf16 matmuls go through slow
     conversions (a transcription ~2.5x slower than fp32, a matmul ~15x), and fp16 is slow even with AVX-512
     (audio encoder 24.8 s vs 1.9 s fp32 on a 30 s clip); with AVX512-BF16, bf16 (the precision the weights are
-    released in) halved encoder+prefill and cut a decode step from 169 to 113 ms. `ASR_DTYPE` overrides;
-    the opt-in int8 decoder (`ASR_CPU_INT8=1`) quantizes from float32.
+    released in) halved encoder+prefill and cut a decode step from 169 to 113 ms. `dtype` (`ASR_DTYPE`)
+    overrides; the opt-in int8 decoder (`ASR_CPU_INT8=1`) quantizes from float32 and is CPU-only.
     """
     if cuda_available is None:
         cuda_available = torch.cuda.is_available()
-    configured = DTYPES.get(os.environ.get(DTYPE_ENV, "").strip().lower())
+    configured = DTYPES[dtype] if dtype else None
     if cuda_available:
         return DevicePlan(device="cuda", dtype=configured or torch.float16, device_map="auto")
-    if int8 is None:
-        int8 = os.environ.get(INT8_ENV, "") == "1"
     if native_bf16 is None:
         native_bf16 = cpu_has_native_bf16()
     if int8:
@@ -87,6 +90,13 @@ def quantize_linear_int8(model: torch.nn.Module) -> None:
         quantization.quantize_dynamic(model, head, dtype=torch.qint8, inplace=True)
 
 
+# transformers' `from_pretrained(dtype=...)` switches torch's process-wide default dtype while it builds
+# the model. Two loads at once (the page's background engine load and an aligner load for a user who ticked
+# word timestamps meanwhile) interleave those switches and leave some weights in the wrong dtype, which
+# fails at the first forward pass (seen on the page). So loads take turns.
+_LOAD_LOCK = threading.Lock()
+
+
 @dataclass(frozen=True)
 class Loaded:
     model: Any
@@ -95,21 +105,22 @@ class Loaded:
     seconds: float
 
 
-def load_local(model_class: type, model: str, kind: Kind, plan: DevicePlan | None = None) -> Loaded:
+def load_local(model_class: Any, model: str, kind: Kind, plan: DevicePlan | None = None) -> Loaded:
     """`model_class.from_pretrained` on local files; raises `UserFacingError("<kind>_…")`."""
     plan = plan or plan_device()
     folder = resolve_model_dir(model, kind)
     started = time.perf_counter()
     log.info("Loading started: " + kind)
     try:
-        processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-        loaded, info = model_class.from_pretrained(
-            folder,
-            dtype=plan.dtype,
-            device_map=plan.device_map,
-            local_files_only=True,
-            output_loading_info=True,
-        )
+        with _LOAD_LOCK:
+            processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
+            loaded, info = model_class.from_pretrained(
+                folder,
+                dtype=plan.dtype,
+                device_map=plan.device_map,
+                local_files_only=True,
+                output_loading_info=True,
+            )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserFacingError(f"{kind}_incompatible") from exc
     missing = [key for key in info.get("missing_keys", []) if key != "lm_head.weight"]

@@ -1,7 +1,8 @@
 """Find the model weights on this machine, never on the network.
 
 The app must not go online by itself (a download is a network event the user did not ask for), so the model
-is taken from a local folder named by `ASR_MODEL`, or from the Hugging Face cache where `hf download` put it.
+is taken from a local folder named by `ASR_MODEL` (read by `asr.settings`), or from the Hugging Face
+cache where `hf download` put it.
 When neither holds it, the user is told the exact command to fetch it once. The optional forced aligner
 (word timestamps) follows the same rules under `ASR_ALIGNER_MODEL`, with its own error codes so the user is
 told which of the two checkpoints is missing.
@@ -9,7 +10,6 @@ told which of the two checkpoints is missing.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -22,16 +22,6 @@ ALIGNER_ENV = "ASR_ALIGNER_MODEL"
 
 #: Which checkpoint a lookup is for; it prefixes the error codes (`model_missing`, `aligner_missing`, ...).
 Kind = Literal["model", "aligner"]
-
-
-def configured_model() -> str:
-    """What the user asked for: `ASR_MODEL` (hub id or folder), else the default checkpoint."""
-    return os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL_ID
-
-
-def configured_aligner() -> str:
-    """The forced aligner the user asked for: `ASR_ALIGNER_MODEL` (hub id or folder), else the default."""
-    return os.environ.get(ALIGNER_ENV, "").strip() or DEFAULT_ALIGNER_ID
 
 
 def resolve_model_dir(model: str, kind: Kind = "model") -> Path:

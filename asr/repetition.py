@@ -1,27 +1,25 @@
-"""Trim runaway repeats from one chunk's text.
+"""Trim runaway repeats from one chunk's text, with the reference's thresholds.
 
 Models of this family sometimes loop on long or noisy audio ("好的好的好的…" hundreds of times, or one phrase
-over and over until the token limit). A phrase said more than `MAX_REPEATS` times in a row is a loop, not
-speech: keep it `KEEP` times and tell the user the chunk was trimmed. Short runs (under `MIN_LOOP_CHARS`) stay
-untouched, so "1000000" or "哈哈哈哈哈哈哈哈哈" are never mangled.
+until the token limit). The rule is the reference's (`qwen_asr` 0.0.6 `detect_and_fix_repetitions`, which
+transformers' processor follows too): one character repeated more than 20 times in a row becomes one, and a
+phrase of 1-20 characters said 20 times or more in a row is kept once. Real speech repeats far less than
+that, so "no no no", a chant, or a sentence said ten times in a drill stay whole (an earlier, stricter rule
+of ours cut those at 9). Whatever is cut is still reported: the segment keeps what the model said
+(`Segment.untrimmed_text`), the card warns, and the JSON carries both texts.
 """
 
 from __future__ import annotations
 
 import re
 
-MAX_REPEATS = 8
-KEEP = 2
-MIN_LOOP_CHARS = 24
-_LOOP = re.compile(r"(.{1,30}?)\1{" + str(MAX_REPEATS) + ",}", re.DOTALL)
+THRESHOLD = 20
+MAX_PHRASE_CHARS = 20
+_CHAR_RUN = re.compile(r"(.)\1{" + str(THRESHOLD) + ",}", re.DOTALL)  # more than THRESHOLD in a row
+_PHRASE_LOOP = re.compile(r"(.{1," + str(MAX_PHRASE_CHARS) + r"}?)\1{" + str(THRESHOLD - 1) + ",}", re.DOTALL)
 
 
 def trim_repeats(text: str) -> tuple[str, bool]:
-    """`text` with every loop cut down to `KEEP` repeats, and whether anything was cut."""
-
-    def cut(match: re.Match[str]) -> str:
-        loop = match.group(0)
-        return loop if len(loop) < MIN_LOOP_CHARS else match.group(1) * KEEP
-
-    trimmed = _LOOP.sub(cut, text)
+    """`text` with every loop cut down to one copy, and whether anything was cut."""
+    trimmed = _PHRASE_LOOP.sub(r"\1", _CHAR_RUN.sub(r"\1", text))
     return trimmed, trimmed != text

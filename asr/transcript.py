@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 from asr.langid import Verdict
+
+#: How the language was settled: the first chunk's tag passed the policy, the user chose "transcribe anyway"
+#: with automatic language (no check), or the user forced a language.
+LanguageCheck = Literal["passed", "skipped", "forced"]
 
 
 @dataclass(frozen=True)
@@ -31,20 +37,38 @@ class Segment:
     end: float
     text: str
     language: str | None
-    repetition_trimmed: bool = False
-    hit_token_limit: bool = False
+    untrimmed_text: str | None = None  # what the model said before a runaway repeat was cut (asr.repetition)
+    hit_token_limit: bool = False  # generation stopped at the chunk's token budget: the text may end early
     words: tuple[Word, ...] = ()
 
+    @property
+    def repetition_trimmed(self) -> bool:
+        return self.untrimmed_text is not None
 
-@dataclass
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds each stage took; None for a stage that did not run."""
+
+    transcribe_s: float
+    verdict_s: float = 0.0
+    decode_s: float | None = None
+    align_s: float | None = None
+
+    def as_dict(self) -> dict[str, float]:
+        return {name: seconds for name, seconds in asdict(self).items() if seconds is not None}
+
+
+@dataclass(frozen=True)
 class Transcript:
-    """Segments in order, with the language verdict and how long each stage took."""
+    """Segments in order, with the language verdict, how it was settled and how long each stage took."""
 
-    segments: list[Segment]
+    segments: tuple[Segment, ...]
     verdict: Verdict
     duration_s: float
+    timings: Timings
+    language_check: LanguageCheck = "passed"
     forced_language: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -59,7 +83,7 @@ def _is_word_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
 
 
-def join_texts(texts) -> str:
+def join_texts(texts: Iterable[str]) -> str:
     """Join pieces with a space only between two Latin words; Chinese runs on without one."""
     out = ""
     for piece in texts:

@@ -1,7 +1,7 @@
 """Benchmark inputs, made once and cached outside git: checkpoints and generated speech recordings.
 
 Nothing here can be downloaded (no hub, no network), so the real-shape checkpoint is random weights of the
-exact Qwen3-ASR-0.6B layout from `tests.model_factory`, and the speech is espeak-ng English and Mandarin with
+exact Qwen3-ASR-0.6B layout from `bench.checkpoints`, and the speech is espeak-ng English and Mandarin with
 pauses, encoded to mp3 by the project's own ffmpeg, so the decode stage sees the kind of file users upload.
 Files are named by their parameters, so changing a duration makes a new file instead of reusing an old one.
 """
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from asr.audio import find_ffmpeg, load_pcm
-from tests.model_factory import REAL_0_6B, TinyShape, build_checkpoint
+from bench.checkpoints import REAL_0_6B, TinyShape, build_checkpoint
 
 CACHE_ENV = "QWEN_ASR_BENCH_CACHE"
 LONG_SECONDS = 3 * 3600 - 5  # just under the app's 3-hour cap, which mp3 frame padding would otherwise cross

@@ -15,34 +15,41 @@ import time
 from pathlib import Path
 
 from asr.engine import AsrEngine
-from asr.job import run_job
+from asr.job import Failed, run_job
+from asr.loading import plan_device
+from asr.settings import Settings, load_settings
 from asr.transcribe import TranscribeOptions
 from bench import assets
 from bench.variants import fix_pipeline_length
 
 
-def _timed(engine: AsrEngine, mp3: Path, options: TranscribeOptions) -> tuple[float, str | None]:
+def _timed(
+    engine: AsrEngine, settings: Settings, mp3: Path, options: TranscribeOptions
+) -> tuple[float, str | None]:
     started = time.perf_counter()
-    result = run_job(mp3, engine, options)
-    return time.perf_counter() - started, result.error.code if result.error else None
+    outcome = run_job(mp3, engine, settings, options)
+    seconds = time.perf_counter() - started
+    return seconds, outcome.reason.code if isinstance(outcome, Failed) else None
 
 
 def langid_main(args: argparse.Namespace) -> None:
     root = assets.cache_dir(args.cache)
     mp3 = assets.speech_mp3(root, args.seconds)
     checkpoint = assets.checkpoint(root, tiny=args.quick)
-    refusing, accepting = AsrEngine.load(str(checkpoint)), AsrEngine.load(str(checkpoint))
+    settings = load_settings()
+    plan = plan_device(settings.dtype, settings.cpu_int8)
+    refusing, accepting = AsrEngine.load(str(checkpoint), plan), AsrEngine.load(str(checkpoint), plan)
     fix_pipeline_length(refusing, args.tokens_per_second, args.tag_tokens, "language Japanese<asr_text>")
     fix_pipeline_length(accepting, args.tokens_per_second, args.tag_tokens)
     runs: dict[str, list[float]] = {"refused": [], "accepted": [], "unchecked": []}
     for _ in range(args.repeats):
-        seconds, code = _timed(refusing, mp3, TranscribeOptions())
+        seconds, code = _timed(refusing, settings, mp3, TranscribeOptions())
         assert code == "language_refused", code
         runs["refused"].append(seconds)
-        seconds, code = _timed(accepting, mp3, TranscribeOptions())
+        seconds, code = _timed(accepting, settings, mp3, TranscribeOptions())
         assert code is None, code
         runs["accepted"].append(seconds)
-        seconds, code = _timed(accepting, mp3, TranscribeOptions(check_language=False))
+        seconds, code = _timed(accepting, settings, mp3, TranscribeOptions().anyway(None))
         assert code is None, code
         runs["unchecked"].append(seconds)
     size = "tiny" if args.quick else "real-size"

@@ -24,6 +24,8 @@ from transformers import Qwen3ASRForConditionalGeneration
 from transformers.cache_utils import DynamicLayer
 
 from asr.engine import SAMPLE_RATE, AsrEngine
+from asr.loading import plan_device
+from asr.settings import load_settings
 from bench import assets
 
 Inputs = Any  # the processor's BatchFeature
@@ -229,7 +231,8 @@ def profile_main(args: argparse.Namespace) -> None:
     root = assets.cache_dir(args.cache)
     ckpt = assets.checkpoint(root)
     pcm = np.load(assets.decoded_pcm(assets.speech_mp3(root, 600)))
-    engine = AsrEngine.load(str(ckpt))
+    settings = load_settings()
+    engine = AsrEngine.load(str(ckpt), plan_device(settings.dtype, settings.cpu_int8))
     model, processor = engine.model, engine.processor
     print(
         f"# Decode-step profile: {seconds:g} s chunks, {steps} steps, {torch.get_num_threads()} threads, "

@@ -20,7 +20,9 @@ from transformers import AutoProcessor, LogitsProcessor, LogitsProcessorList, Qw
 
 import asr.transcribe as pipeline
 from asr.engine import SAMPLE_RATE, AsrEngine
-from asr.job import JobEvent, run_job
+from asr.job import JobEvent, Transcribed, run_job
+from asr.loading import plan_device
+from asr.settings import load_settings
 from asr.transcribe import TranscribeOptions
 from bench.probe import Probe, decoded_tokens, peak_rss_mb
 
@@ -192,7 +194,8 @@ def fix_pipeline_length(
 
 
 def _pipeline(spec: RunSpec) -> dict[str, Any]:
-    engine = AsrEngine.load(spec.checkpoint)
+    settings = load_settings()
+    engine = AsrEngine.load(spec.checkpoint, plan_device(settings.dtype, settings.cpu_int8))
     load_peak = peak_rss_mb()
     warmup_s = _warm_up(engine.model, engine.processor)
     probe = Probe(engine.model, engine.processor)
@@ -204,11 +207,12 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
         events.setdefault(event.stage, time.perf_counter())
 
     started = time.perf_counter()
-    result = run_job(Path(spec.mp3), engine, TranscribeOptions(batch_size=spec.batch_size), on_event)
+    options = TranscribeOptions(batch_size=spec.batch_size)
+    outcome = run_job(Path(spec.mp3), engine, settings, options, on_event=on_event)
     ended = time.perf_counter()
-    if result.error is not None:
-        raise RuntimeError(f"pipeline job failed: {result.error.code}")
-    transcript = result.transcript
+    if not isinstance(outcome, Transcribed):
+        raise RuntimeError(f"pipeline job did not transcribe: {outcome.kind}")
+    transcript = outcome.transcript
     return {
         "dtype": engine.plan.dtype,
         "audio_s": transcript.duration_s,
@@ -216,12 +220,12 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
         "load_peak_rss_mb": load_peak,
         "warmup_s": warmup_s,
         "total_s": ended - started,
-        "audio_decode_s": result.decode_seconds,
+        "audio_decode_s": transcript.timings.decode_s,
         "verdict_s": transcript.verdict.seconds,
         "chunk_plan_s": plan.seconds,
         "load_pcm_s": pcm.seconds,
         "chunks": len(transcript.segments),
         "cleanup_s": ended - events["cleaning"],
-        "removal_s": result.workspace.removal_seconds,
+        "removal_s": outcome.cleanup.removal_seconds,
         **probe.times.summary(),
     }

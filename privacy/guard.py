@@ -113,7 +113,7 @@ def _report(attempt: Attempt | None) -> None:
     path = os.environ.get(REPORT_ENV)
     if not path:
         return
-    line = {"event": "installed"} if attempt is None else asdict(attempt)
+    line: dict[str, object] = {"event": "installed"} if attempt is None else asdict(attempt)
     line["pid"] = os.getpid()
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(json.dumps(line) + "\n")
@@ -151,8 +151,8 @@ def go_offline() -> None:
     os.environ.update(OFFLINE_ENV)
     constants = sys.modules.get("huggingface_hub.constants")
     if constants is not None:
-        constants.HF_HUB_OFFLINE = True
-        constants.HF_HUB_DISABLE_TELEMETRY = True
+        setattr(constants, "HF_HUB_OFFLINE", True)  # noqa: B010 (a module read at import time, not typed)
+        setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)  # noqa: B010
 
 
 def lock_down() -> None:

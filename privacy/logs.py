@@ -103,7 +103,7 @@ def scrub(record: logging.LogRecord) -> None:
             message = f"unformattable log message ({type(exc).__name__})"
         record.msg, record.args = redact(message), ()
     if record.exc_info and record.exc_info[0] is not None:
-        record.exc_text = _withheld_exception(record.exc_info)  # type: ignore[arg-type]
+        record.exc_text = _withheld_exception(record.exc_info)
         record.exc_info = None
 
 

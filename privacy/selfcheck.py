@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from cleanup.audit import JobLifecycle, count_job_folders, last_job_lifecycle
 from cleanup.root import cleanup_disabled, private_root
 from privacy.guard import guard_status, is_local_host
+from privacy.process import is_secured
 
 
 @dataclass(frozen=True)
 class SelfCheck:
+    process_secured: bool  # `privacy.process.secure_process` ran in this process
     server_address: str | None
     server_port: int
     usage_stats: bool
@@ -36,7 +38,8 @@ class SelfCheck:
     @property
     def ok(self) -> bool:
         return (
-            self.loopback_only
+            self.process_secured
+            and self.loopback_only
             and not self.usage_stats
             and self.guard_locked
             and not self.cleanup_disabled
@@ -49,6 +52,7 @@ def self_check() -> SelfCheck:
 
     status = guard_status()
     return SelfCheck(
+        process_secured=is_secured(),
         server_address=config.get_option("server.address"),
         server_port=int(config.get_option("server.port")),
         usage_stats=bool(config.get_option("browser.gatherUsageStats")),

@@ -1,4 +1,4 @@
-"""Real-browser harness: the app started by the README command under strace, driven by Debian's Chromium.
+"""Real-browser harness: the app started as users start it, under strace, driven by Debian's Chromium.
 
 The server side reuses tests/test_privacy.py's helpers (free port, health probe, strace command line, the
 strace parser `outbound` and its `Server` with SIGTERM-the-Python-not-strace `stop`); this module only adds a
@@ -23,7 +23,16 @@ import pytest
 
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
-from tests.test_privacy import REPO, STRACE, Server, free_port, http_status, outbound, strace_cmd
+from tests.test_privacy import (
+    REPO,
+    START_COMMANDS,
+    STRACE,
+    Server,
+    free_port,
+    http_status,
+    outbound,
+    strace_cmd,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -119,8 +128,10 @@ def start_app(
     root: Path | None = None,
     name: str = "server",
     env: dict[str, str] | None = None,
+    command: str = "launcher",
 ) -> AppServer:
-    """Start the app exactly as the README says, plus the env a test needs; wait until it is healthy."""
+    """Start the app as a user does (`command`: a key of START_COMMANDS), plus the env a test needs; wait
+    until it is healthy. The launcher runs from a foreign folder, the seed's command from the project's."""
     tmp.mkdir(parents=True, exist_ok=True)
     home = tmp / f"{name}_home"
     home.mkdir(exist_ok=True)
@@ -136,9 +147,10 @@ def start_app(
         "PRIVACY_GUARD_REPORT": str(report),
         **(env or {}),
     }
-    cmd = strace_cmd(trace, sys.executable, "-m", "privacy", "--server.port", str(port), *args)
+    cmd = strace_cmd(trace, sys.executable, *START_COMMANDS[command], "--server.port", str(port), *args)
+    cwd = tmp if command == "launcher" else REPO
     with log.open("wb") as sink:
-        proc = subprocess.Popen(cmd, cwd=tmp, env=full_env, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=sink, stderr=subprocess.STDOUT)
     server = AppServer(proc=proc, port=port, trace=trace, root=root, report=report, log=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

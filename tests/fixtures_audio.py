@@ -17,11 +17,14 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
 from asr.audio import find_ffmpeg
 
 __all__ = [
+    "ffmpeg_binary",
+    "system_ffmpeg",
     "SPEECH_TEXT",
     "SPEECH_FORMATS",
     "PlaylistAttack",
@@ -33,6 +36,8 @@ __all__ = [
     "empty_upload",
     "text_as_mp3",
     "png_as_mp3",
+    "random_bytes_mp3",
+    "transport_stream_mp3",
     "video_only_mp4",
     "truncated_files",
     "moov_missing_m4a",
@@ -66,6 +71,23 @@ SPEECH_FORMATS: dict[str, list[str]] = {
     "mkv": ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libvorbis"],
 }
 _VIDEO = {"mp4", "mov", "mkv"}
+
+
+def system_ffmpeg() -> str:
+    """The distribution's ffmpeg (CI installs Debian's 5.1); skipped on a developer machine without one."""
+    found = shutil.which("ffmpeg")
+    if found is None or Path(found).resolve() == Path(imageio_ffmpeg.get_ffmpeg_exe()).resolve():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must have a system ffmpeg besides the pinned one (apt-get install ffmpeg)")
+        pytest.skip("no system ffmpeg besides the pinned one")
+    return found
+
+
+@pytest.fixture(params=["pinned", "system"])
+def ffmpeg_binary(request: pytest.FixtureRequest) -> str:
+    """Each bad-input test runs with the binary users get by default and with a system one (FFMPEG_BINARY):
+    a message must not depend on the ffmpeg version that produced it."""
+    return imageio_ffmpeg.get_ffmpeg_exe() if request.param == "pinned" else system_ffmpeg()
 
 
 def _ffmpeg(*args: str | Path) -> None:
@@ -155,6 +177,22 @@ def png_as_mp3(audio_dir: Path) -> Path:
     )
     path = audio_dir / "picture.mp3"
     path.write_bytes(png)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_bytes_mp3(audio_dir: Path) -> Path:
+    """Noise with an audio name: what a corrupted download or an encrypted file looks like."""
+    path = audio_dir / "noise.mp3"
+    path.write_bytes(bytes((index * 7919 + 13) % 251 for index in range(20000)))
+    return path
+
+
+@pytest.fixture(scope="session")
+def transport_stream_mp3(audio_dir: Path) -> Path:
+    """Real audio in an MPEG transport stream, a container the decoder deliberately does not open."""
+    path = audio_dir / "broadcast.mp3"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "mp2", "-f", "mpegts", path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""Tiny Qwen3-ASR checkpoints built offline once per test session (see tests/model_factory.py)."""
+"""Tiny Qwen3-ASR checkpoints built offline once per test session (see bench/checkpoints.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.model_factory import build_aligner_checkpoint, build_checkpoint
+from bench.checkpoints import build_aligner_checkpoint, build_checkpoint
 
 __all__ = ["random_checkpoint", "english_checkpoint", "japanese_checkpoint", "aligner_checkpoint"]
 

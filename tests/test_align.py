@@ -9,7 +9,7 @@ import logging
 import re
 import shutil
 import wave
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -25,11 +25,12 @@ from asr.audio import decode_to_wav
 from asr.errors import UserFacingError
 from asr.export import export, subtitle_cues
 from asr.i18n import t
-from asr.langid import DEFAULT_ACCEPTED, decide_verdict
-from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, configured_aligner, download_command
-from asr.transcript import Segment, Transcript, Word
+from asr.langid import decide_verdict
+from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, download_command
+from asr.settings import load_settings
+from asr.transcript import Segment, Timings, Transcript, Word
+from bench.checkpoints import TINY_TIMESTAMP_BINS
 from tests.fixtures_audio import SPEECH_TEXT
-from tests.model_factory import TINY_TIMESTAMP_BINS
 
 HUB_FOLDER = "models--Qwen--Qwen3-ForcedAligner-0.6B-hf"
 
@@ -83,8 +84,8 @@ def wav_seconds(path: Path) -> float:
 def make_transcript(*segments: Segment) -> Transcript:
     languages = [s.language for s in segments]
     text = " ".join(s.text for s in segments)
-    verdict = decide_verdict(languages, [0.9] * len(segments), text, DEFAULT_ACCEPTED, 0.4)
-    return Transcript(list(segments), verdict, segments[-1].end, None, {"transcribe_s": 1.0})
+    verdict = decide_verdict(languages, [0.9] * len(segments), text, 0.4)
+    return Transcript(segments, verdict, segments[-1].end, Timings(transcribe_s=1.0))
 
 
 def english_then_chinese(pair: SpeechPair) -> Transcript:
@@ -107,8 +108,9 @@ def test_the_aligner_is_found_in_the_hub_cache_and_loads(
     (repo / "refs" / "main").write_text("abc123")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.delenv(ALIGNER_ENV, raising=False)
-    assert configured_aligner() == DEFAULT_ALIGNER_ID
-    loaded = Aligner.load(configured_aligner())
+    settings = load_settings()
+    assert settings.aligner_model == DEFAULT_ALIGNER_ID
+    loaded = Aligner.load(settings.aligner_model)
     assert isinstance(loaded.model, Qwen3ASRForTokenClassification)
     assert loaded.model.dtype == loaded.plan.dtype
     assert loaded.model.score.out_features == TINY_TIMESTAMP_BINS
@@ -117,8 +119,9 @@ def test_the_aligner_is_found_in_the_hub_cache_and_loads(
 
 def test_the_aligner_env_names_a_folder(aligner_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ALIGNER_ENV, f"  {aligner_checkpoint}  ")
-    assert configured_aligner() == str(aligner_checkpoint)
-    assert isinstance(Aligner.load(configured_aligner()).model, Qwen3ASRForTokenClassification)
+    settings = load_settings()
+    assert settings.aligner_model == str(aligner_checkpoint)
+    assert isinstance(Aligner.load(settings.aligner_model).model, Qwen3ASRForTokenClassification)
 
 
 def test_a_missing_aligner_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -181,7 +184,8 @@ def test_words_of_each_segment_on_the_recordings_clock(
             before.text,
             before.language,
         )
-    assert aligned.timings["align_s"] >= 0 and aligned.timings["transcribe_s"] == 1.0
+    assert aligned.timings.align_s is not None and aligned.timings.align_s >= 0
+    assert aligned.timings.transcribe_s == 1.0
     assert not source.segments[0].words, "the input transcript is left as it was"
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "Alignment finished" in logged
@@ -223,8 +227,8 @@ def test_languages_map_onto_the_aligners_eleven() -> None:
 def test_a_segment_without_its_own_tag_takes_the_verdicts_language(
     aligner: Aligner, speech_pair: SpeechPair
 ) -> None:
-    source = make_transcript(Segment(0.0, 2.0, "hello world", "English"))
-    source.segments.append(Segment(2.0, 4.0, "send the invoice", None))
+    english = make_transcript(Segment(0.0, 2.0, "hello world", "English"))
+    source = replace(english, segments=(*english.segments, Segment(2.0, 4.0, "send the invoice", None)))
     aligned = align_transcript(aligner, speech_pair.wav, source)
     assert [w.text for w in aligned.segments[1].words] == ["send", "the", "invoice"]
 
@@ -259,8 +263,8 @@ def timed_transcript() -> Transcript:
 
 
 def test_json_carries_the_words_of_aligned_segments_only() -> None:
-    source = timed_transcript()
-    source.segments.append(Segment(20.0, 22.0, "not aligned", "English"))
+    timed = timed_transcript()
+    source = replace(timed, segments=(*timed.segments, Segment(20.0, 22.0, "not aligned", "English")))
     segments = json.loads(export(source, "json"))["segments"]
     assert segments[0]["words"][0] == {"start": 1.0, "end": 1.4, "text": "one"}
     assert [w["text"] for w in segments[1]["words"]] == ["你", "好", "世", "界"]

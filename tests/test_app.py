@@ -163,4 +163,53 @@ def test_word_timestamps_checkbox_uses_the_aligner_or_says_how_to_get_it(
     app.get("file_uploader")[0].set_value(("a.wav", speech_files[("en", "wav")].read_bytes(), "audio/wav"))
     transcribe(app)
     [card] = app.session_state["cards"]
-    assert [w.text for w in card.transcript.segments[0].words] == ["hello", "world"]
+    assert [w.text for w in card.outcome.transcript.segments[0].words] == ["hello", "world"]
+
+
+def test_a_setting_that_cannot_be_used_is_shown_instead_of_the_uploader(monkeypatch, english_checkpoint):
+    monkeypatch.setenv("ASR_MAX_SECONDS", "3h")
+    app = start(monkeypatch, english_checkpoint)
+    assert [e.value for e in app.error] == [
+        "ASR_MAX_SECONDS=3h cannot be used: give a positive number of seconds, e.g. 10800 for 3 hours."
+    ]
+    assert not app.get("file_uploader")
+
+
+def test_an_unexpected_error_fails_that_card_only_and_the_next_job_works(
+    monkeypatch, english_checkpoint, speech_files
+) -> None:
+    from asr.engine import AsrEngine
+
+    original = AsrEngine.transcribe
+    calls = []
+
+    def first_call_crashes(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsrEngine, "transcribe", first_call_crashes)
+    app = start(monkeypatch, english_checkpoint)
+    good = speech_files[("en", "wav")].read_bytes()
+    app.get("file_uploader")[0].set_value([("a.wav", good, "audio/wav"), ("b.wav", good, "audio/wav")])
+    transcribe(app)
+    assert [e.value for e in app.error] == [t("job_unexpected", "en")]  # a.wav only, in the user's language
+    assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]  # b.wav
+    assert t("ui_cancelled", "en") not in [i.value for i in app.info]
+    assert job_folders() == []
+    app.run()  # the next run says nothing of a cancel either
+    assert t("ui_cancelled", "en") not in [i.value for i in app.info]
+    assert t("ui_interrupted", "en") not in [i.value for i in app.info]
+
+
+def test_a_passage_cut_at_the_token_budget_is_flagged_on_the_card(
+    monkeypatch, english_checkpoint, speech_files
+) -> None:
+    import asr.transcribe
+
+    monkeypatch.setattr(asr.transcribe, "token_budget", lambda chunks, tokens_per_second: 3)
+    app = start(monkeypatch, english_checkpoint)
+    app.get("file_uploader")[0].set_value(("a.wav", speech_files[("en", "wav")].read_bytes(), "audio/wav"))
+    transcribe(app)
+    assert [w.value for w in app.warning] == [t("token_limit", "en", times="00:03")]

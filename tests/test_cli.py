@@ -1,7 +1,9 @@
-"""`python -m asr transcribe` end to end in a subprocess, on tiny offline checkpoints wired to say one line.
+"""`python -m asr transcribe` end to end, on tiny offline checkpoints wired to say one line.
 
-Every run also checks the CLI's promises about stderr (no transcript text, no file name, no traceback) and
-about the temp root (no job folder left behind).
+Most runs call `asr.cli.main(argv)` in this process, with the process-wide hooks stubbed (the network guard's
+audit hook cannot be removed, and logging and exit handlers would outlive the test); a few run the real
+command in a subprocess, where those hooks are live. Every run also checks the CLI's promises about stderr
+(no transcript text, no file name, no traceback) and about the temp root (no job folder left behind).
 """
 
 from __future__ import annotations
@@ -19,9 +21,12 @@ import pytest
 import srt
 import webvtt
 
-from asr.i18n import t
+import asr.cli as cli_module
+import asr.transcribe as transcribe_module
+from asr.i18n import settings_error, t
 from asr.model_source import download_command
-from tests.model_factory import build_checkpoint
+from asr.settings import VARIABLES, SettingsError
+from bench.checkpoints import build_checkpoint
 
 REPO = Path(__file__).resolve().parent.parent
 SAID = "hello world"
@@ -63,14 +68,54 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
     )
 
 
-def run_cli(
-    tmp_path: Path, model: Path, *args: str | Path, lang: str = "en_US.UTF-8"
-) -> subprocess.CompletedProcess:
-    """Run the CLI with its own TMPDIR, then check it left no job folder and kept stderr content-free."""
+@dataclass(frozen=True)
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _check_privacy(done: Run, root: Path) -> None:
+    leftovers = [p for p in root.rglob("*") if p.name.startswith("qwen_asr_") and "_root_" not in p.name]
+    assert leftovers == [], "a job folder outlived the run"
+    for private in (SAID, GOOD_STEM, BAD_STEM, "Traceback"):
+        assert private not in done.stderr
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    """`main(argv)` in this process: the model path, LANG and settings through the environment as a user's."""
+    stub = type(
+        "Guard", (), {"install": staticmethod(lambda: None), "go_offline": staticmethod(lambda: None)}
+    )
+    stub.lock_down = staticmethod(lambda: None)
+    monkeypatch.setattr(cli_module, "guard", stub)
+    monkeypatch.setattr(cli_module, "install_logging", lambda level: None)
+    monkeypatch.setattr(cli_module, "install_exit_handlers", lambda: None)
+
+    def run(model: Path, *args: str | Path, lang: str = "en_US.UTF-8", **env: str) -> Run:
+        monkeypatch.setenv("ASR_MODEL", str(model))
+        monkeypatch.setenv("LANG", lang)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        capsys.readouterr()
+        code = cli_module.main(["transcribe", *map(str, args)])
+        captured = capsys.readouterr()
+        done = Run(code, captured.out, captured.err)
+        _check_privacy(done, tmp_path / "qwen_root")
+        return done
+
+    return run
+
+
+def run_subprocess(
+    tmp_path: Path, model: Path, *args: str | Path, lang: str = "en_US.UTF-8", **extra: str
+) -> Run:
+    """The real command, with its own TMPDIR: the guard, logging and exit handlers are live here."""
     temp = tmp_path / f"tmp_{len(list(tmp_path.glob('tmp_*')))}"
     temp.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("QWEN_ASR_TMP_ROOT", "CLEANUP_DISABLED")}
-    env.update(ASR_MODEL=str(model), TMPDIR=str(temp), LANG=lang, HF_HUB_OFFLINE="1")
+    env.update(ASR_MODEL=str(model), TMPDIR=str(temp), LANG=lang, HF_HUB_OFFLINE="1", **extra)
     done = subprocess.run(
         [sys.executable, "-m", "asr", "transcribe", *map(str, args)],
         cwd=REPO,
@@ -79,13 +124,9 @@ def run_cli(
         text=True,
         timeout=300,
     )
-    leftovers = [
-        p for p in temp.rglob("*") if p.name.startswith(("qwen_asr_", "proc_")) and "_root_" not in p.name
-    ]
-    assert leftovers == [], "a job or process folder outlived the run"
-    for private in (SAID, GOOD_STEM, BAD_STEM, "Traceback"):
-        assert private not in done.stderr
-    return done
+    run = Run(done.returncode, done.stdout, done.stderr)
+    _check_privacy(run, temp)
+    return run
 
 
 def check_output(fmt: str, text: str) -> None:
@@ -104,14 +145,14 @@ def check_output(fmt: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["txt", "srt", "vtt", "json"])
-def test_each_format_to_stdout_and_to_a_folder(fmt: str, inputs: Inputs, tmp_path: Path) -> None:
-    printed = run_cli(tmp_path, inputs.english_model, inputs.good, "--format", fmt)
+def test_each_format_to_stdout_and_to_a_folder(fmt: str, inputs: Inputs, cli, tmp_path: Path) -> None:
+    printed = cli(inputs.english_model, inputs.good, "--format", fmt)
     assert printed.returncode == 0
     check_output(fmt, printed.stdout)
     assert "1/1" in printed.stderr, "progress names the chunk count"
 
     out = tmp_path / "results"
-    written = run_cli(tmp_path, inputs.english_model, inputs.good, "--format", fmt, "--out", out)
+    written = cli(inputs.english_model, inputs.good, "--format", fmt, "--out", out)
     assert written.returncode == 0
     assert written.stdout == ""
     target = out / f"{GOOD_STEM}.{fmt}"
@@ -120,9 +161,12 @@ def test_each_format_to_stdout_and_to_a_folder(fmt: str, inputs: Inputs, tmp_pat
 
 
 def test_a_bad_file_fails_alone_and_the_good_one_is_still_written(inputs: Inputs, tmp_path: Path) -> None:
+    """In a subprocess with --verbose: the real guard and log handlers run, and stderr stays content-free."""
     out = tmp_path / "results"
     missing = tmp_path / "missing.wav"
-    done = run_cli(tmp_path, inputs.english_model, inputs.bad, missing, inputs.good, "--out", out)
+    done = run_subprocess(
+        tmp_path, inputs.english_model, inputs.bad, missing, inputs.good, "--out", out, "--verbose"
+    )
     assert done.returncode == 1
     assert (out / f"{GOOD_STEM}.txt").read_text(encoding="utf-8") == SAID + "\n"
     not_audio = t("cli_file_failed", "en", index=1, total=3, reason=t("not_audio", "en"))
@@ -133,38 +177,95 @@ def test_a_bad_file_fails_alone_and_the_good_one_is_still_written(inputs: Inputs
 
 
 def test_a_missing_model_exits_2_with_the_download_command(inputs: Inputs, tmp_path: Path) -> None:
-    done = run_cli(tmp_path, tmp_path / "no_model_here", inputs.good, lang="zh_CN.UTF-8")
+    done = run_subprocess(tmp_path, tmp_path / "no_model_here", inputs.good, lang="zh_CN.UTF-8")
     assert done.returncode == 2
     assert t("model_missing", "zh") in done.stderr
     assert download_command() in done.stderr
     assert done.stdout == ""
 
 
-def test_a_refused_language_fails_until_it_is_forced(inputs: Inputs, tmp_path: Path) -> None:
-    refused = run_cli(tmp_path, inputs.japanese_model, inputs.good)
+def test_a_refused_language_fails_until_it_is_forced(inputs: Inputs, cli) -> None:
+    refused = cli(inputs.japanese_model, inputs.good)
     assert refused.returncode == 1
     assert t("language_refused", "en") in refused.stderr
     assert "--language" in refused.stderr
     assert refused.stdout == ""
 
-    forced = run_cli(
-        tmp_path, inputs.japanese_model, inputs.good, "--language", "Japanese", "--format", "json"
-    )
+    forced = cli(inputs.japanese_model, inputs.good, "--language", "Japanese", "--format", "json")
     assert forced.returncode == 0
     document = json.loads(forced.stdout)
     assert document["text"] == SAID and document["forced_language"] == "Japanese"
 
-    anyway = run_cli(tmp_path, inputs.japanese_model, inputs.good, "--accept", "any", "--format", "json")
+    anyway = cli(inputs.japanese_model, inputs.good, "--accept", "any", "--format", "json")
     assert anyway.returncode == 0
     document = json.loads(anyway.stdout)
     assert document["text"] == SAID and document["forced_language"] is None
     assert document["language"]["code"] == "other:Japanese"
 
 
-def test_help_documents_every_option() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "asr", "transcribe", "--help"], cwd=REPO, capture_output=True, text=True
-    )
+@pytest.mark.parametrize("command", [[], ["transcribe"]])
+def test_help_documents_every_option_and_variable(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli_module.main([*command, "--help"])
+    assert done.value.code == 0
+    shown = capsys.readouterr().out
+    for option in (
+        "exit status",
+        *(["--format", "--language", "--out", "--context", "--accept"] if command else []),
+    ):
+        assert option in shown
+    for variable in VARIABLES:
+        assert f"  {variable.name} " in shown and f"default: {variable.default}" in shown
+    assert "default 8 on CPU" not in shown
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ASR_MAX_SECONDS", "3h"),
+        ("ASR_BATCH_SIZE", "eight"),
+        ("ASR_DTYPE", "fp8"),
+        ("CLEANUP_DISABLED", "yes"),
+    ],
+)
+def test_a_setting_that_cannot_be_used_stops_with_one_line_and_exit_2(
+    variable: str, value: str, inputs: Inputs, cli
+) -> None:
+    done = cli(inputs.english_model, inputs.good, **{variable: value})
+    assert done.returncode == 2
+    error = SettingsError(variable, value)
+    assert done.stderr.strip() == settings_error(error, "en")
+    assert done.stdout == ""
+
+
+def test_a_bad_setting_is_one_line_in_the_real_command_too(inputs: Inputs, tmp_path: Path) -> None:
+    done = run_subprocess(tmp_path, inputs.english_model, inputs.good, ASR_MAX_SECONDS="3h")
+    assert done.returncode == 2
+    assert done.stderr.strip() == settings_error(SettingsError("ASR_MAX_SECONDS", "3h"), "en")
+
+
+def test_the_same_bad_file_gets_the_same_message_with_any_ffmpeg(
+    inputs: Inputs, cli, ffmpeg_binary: str
+) -> None:
+    done = cli(inputs.english_model, inputs.bad, FFMPEG_BINARY=ffmpeg_binary)
+    assert done.returncode == 1
+    assert t("cli_file_failed", "en", index=1, total=1, reason=t("not_audio", "en")) in done.stderr
+
+
+def test_a_passage_cut_at_the_token_budget_is_reported_on_stderr(inputs: Inputs, cli, monkeypatch) -> None:
+    monkeypatch.setattr(transcribe_module, "token_budget", lambda chunks, tokens_per_second: 3)
+    done = cli(inputs.english_model, inputs.good)
     assert done.returncode == 0
-    for option in ("--format", "--language", "--out", "--context", "--accept", "--model", "exit status"):
-        assert option in done.stdout
+    assert "[1/1] " + t("token_limit", "en", times="00:02") in done.stderr
+
+
+def test_ctrl_c_mid_job_stops_the_batch_with_130_and_leaves_nothing(inputs: Inputs, cli, monkeypatch) -> None:
+    def interrupt_when_recognising(self, index, event) -> None:
+        if event.stage == "recognising":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module.Reporter, "progress", interrupt_when_recognising)
+    done = cli(inputs.english_model, inputs.good, inputs.good)
+    assert done.returncode == 130
+    assert done.stderr.strip().endswith(t("ui_cancelled", "en"))
+    assert done.stdout == ""

@@ -12,8 +12,8 @@ import srt
 import webvtt
 
 from asr.export import FORMATS, LINE_COLUMNS, MAX_CUE_MS, MIN_CUE_MS, export, subtitle_cues
-from asr.langid import DEFAULT_ACCEPTED, decide_verdict
-from asr.transcript import Segment, Transcript
+from asr.langid import decide_verdict
+from asr.transcript import Segment, Timings, Transcript
 
 ZH = (
     "这个报告我明天上午十点前发给你，请你仔细看一下里面的数据。如果有问题的话，我们下周一再开会讨论；"
@@ -31,8 +31,9 @@ CLAUSE_STARTERS = set("，。！？；、,.!?;")
 def transcript(*segments: Segment, forced: str | None = None) -> Transcript:
     languages = [s.language for s in segments]
     text = " ".join(s.text for s in segments)
-    verdict = decide_verdict(languages, [0.9] * len(segments), text, DEFAULT_ACCEPTED, 0.4)
-    return Transcript(list(segments), verdict, segments[-1].end, forced, {"transcribe_s": 1.25})
+    verdict = decide_verdict(languages, [0.9] * len(segments), text, 0.4)
+    check = "forced" if forced else "passed"
+    return Transcript(segments, verdict, segments[-1].end, Timings(transcribe_s=1.25), check, forced)
 
 
 def chained(texts: list[str], language: str, seconds: float) -> list[Segment]:
@@ -160,19 +161,18 @@ def test_vtt_escapes_markup_characters() -> None:
 
 def test_json_carries_verdict_segments_text_and_timings() -> None:
     source = CASES["mixed"]
-    source.forced_language = None
     document = json.loads(export(source, "json"))
     assert document["language"] == {
         "code": source.verdict.code,
         "name": source.verdict.language_name,
         "dialect": source.verdict.dialect,
         "confidence": round(source.verdict.confidence, 4),
-        "accepted": source.verdict.accepted,
+        "check": "passed",
     }
     assert document["forced_language"] is None
     assert document["duration_s"] == 46.0
     assert document["text"] == source.text
-    assert document["timings"] == {"transcribe_s": 1.25}
+    assert document["timings"] == {"transcribe_s": 1.25, "verdict_s": 0.0}
     assert [s["text"] for s in document["segments"]] == [s.text for s in source.segments]
     assert document["segments"][1] == {
         "start": 12.0,
@@ -180,15 +180,18 @@ def test_json_carries_verdict_segments_text_and_timings() -> None:
         "text": EN,
         "language": "English",
         "repetition_trimmed": False,
+        "hit_token_limit": False,
     }
     assert "这个report" in export(source, "json"), "JSON must keep Chinese readable (ensure_ascii=False)"
 
 
-def test_json_records_a_forced_language_and_trimmed_repetition() -> None:
-    source = transcript(Segment(0.0, 3.0, "hello", "Japanese", repetition_trimmed=True), forced="Japanese")
+def test_json_records_a_forced_language_and_what_the_model_said_before_a_trim() -> None:
+    looped = "好的" * 30
+    source = transcript(Segment(0.0, 3.0, "好的", "Japanese", untrimmed_text=looped), forced="Japanese")
     document = json.loads(export(source, "json"))
-    assert document["forced_language"] == "Japanese"
+    assert document["forced_language"] == "Japanese" and document["language"]["check"] == "forced"
     assert document["segments"][0]["repetition_trimmed"] is True
+    assert document["segments"][0]["untrimmed_text"] == looped
 
 
 def test_txt_is_the_joined_text() -> None:

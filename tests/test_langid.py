@@ -6,7 +6,7 @@ import pytest
 from transformers.models.qwen3_asr.processing_qwen3_asr import LANGUAGE_CODE_TO_NAME
 
 from asr.errors import UserFacingError
-from asr.i18n import TEXT
+from asr.i18n import TEXT, verdict_label
 from asr.langid import (
     ALL_LANGUAGES,
     DEFAULT_ACCEPTED,
@@ -253,29 +253,29 @@ def test_decide_verdict_default_policy(
     confidence: float,
     accepted: bool,
 ) -> None:
-    verdict = decide_verdict(languages, probs, transcript, DEFAULT_ACCEPTED, seconds=12.5)
+    verdict = decide_verdict(languages, probs, transcript, seconds=12.5)
     assert (verdict.code, verdict.language_name, verdict.dialect) == (code, name, dialect)
     assert verdict.confidence == pytest.approx(confidence)
-    assert verdict.accepted is accepted
+    assert is_accepted(verdict.language_name, DEFAULT_ACCEPTED) is accepted
     assert verdict.seconds == 12.5
 
 
-def test_decide_verdict_custom_policy() -> None:
-    assert decide_verdict(["Japanese"], [0.9], "", CUSTOM, 3.0).accepted
-    assert not decide_verdict(["Chinese"], [0.9], PURE_ZH, CUSTOM, 3.0).accepted
-    assert decide_verdict(["Sichuan"], [0.9], "要得", frozenset({"Chinese"}), 3.0).accepted
+def test_the_policy_on_a_verdict_with_a_custom_selection() -> None:
+    assert is_accepted(decide_verdict(["Japanese"], [0.9], "", 3.0).language_name, CUSTOM)
+    assert not is_accepted(decide_verdict(["Chinese"], [0.9], PURE_ZH, 3.0).language_name, CUSTOM)
+    assert is_accepted(decide_verdict(["Sichuan"], [0.9], "要得", 3.0).language_name, frozenset({"Chinese"}))
 
 
 def test_decide_verdict_rejects_mismatched_lists() -> None:
     with pytest.raises(ValueError):
-        decide_verdict(["Chinese"], [], "", DEFAULT_ACCEPTED, 1.0)
+        decide_verdict(["Chinese"], [], "", 1.0)
 
 
 # --- labels -------------------------------------------------------------------------------------------------
 
 
 def _verdict(code: str, name: str | None, confidence: float, dialect: str | None = None) -> Verdict:
-    return Verdict(code, name, dialect, confidence, seconds=1.0, accepted=True)
+    return Verdict(code, name, dialect, confidence, seconds=1.0)
 
 
 @pytest.mark.parametrize(
@@ -296,8 +296,8 @@ def _verdict(code: str, name: str | None, confidence: float, dialect: str | None
     ],
 )
 def test_labels(verdict: Verdict, zh: str, en: str) -> None:
-    assert verdict.label("zh") == zh
-    assert verdict.label("en") == en
+    assert verdict_label(verdict, "zh") == zh
+    assert verdict_label(verdict, "en") == en
 
 
 def test_i18n_keys_exist_in_both_languages() -> None:

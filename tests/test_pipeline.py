@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import wave
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
+import asr.transcribe as transcribe_module
 from asr.align import Aligner
+from asr.backend import Backend
 from asr.chunking import plan_chunks
 from asr.engine import AsrEngine
-from asr.job import JobEvent, run_job
-from asr.langid import ALL_LANGUAGES
+from asr.job import Cancelled, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
+from asr.settings import Settings
 from asr.transcribe import TranscribeOptions
+from asr.transcript import Transcript
 from cleanup import private_root
+from privacy import logs
+
+DEFAULT = TranscribeOptions()
+SETTINGS = Settings()
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +34,20 @@ def english_engine(english_checkpoint: Path) -> AsrEngine:
 @pytest.fixture(scope="module")
 def japanese_engine(japanese_checkpoint: Path) -> AsrEngine:
     return AsrEngine.load(str(japanese_checkpoint))
+
+
+def job(source: bytes | Path, backend: Backend, options: TranscribeOptions = DEFAULT, **kwargs) -> JobOutcome:
+    return run_job(source, backend, kwargs.pop("settings", SETTINGS), options, **kwargs)
+
+
+def transcript_of(outcome: JobOutcome) -> Transcript:
+    assert isinstance(outcome, Transcribed), outcome
+    return outcome.transcript
+
+
+def failure_of(outcome: JobOutcome) -> str:
+    assert isinstance(outcome, Failed), outcome
+    return outcome.reason.code
 
 
 def job_folders() -> list[Path]:
@@ -51,13 +72,12 @@ def test_a_recording_becomes_a_transcript_and_its_folder_is_gone(
     english_engine: AsrEngine, speech_files: dict
 ) -> None:
     stages: list[str] = []
-    result = run_job(speech_files[("en", "mp3")], english_engine, on_event=lambda e: stages.append(e.stage))
-    assert result.error is None
-    assert result.transcript.text == "hello world"
-    assert result.transcript.verdict.code == "en" and result.transcript.verdict.accepted
+    outcome = job(speech_files[("en", "mp3")], english_engine, on_event=lambda e: stages.append(e.stage))
+    transcript = transcript_of(outcome)
+    assert transcript.text == "hello world"
+    assert transcript.verdict.code == "en" and transcript.language_check == "passed"
     assert stages[0] == "decoding" and "recognising" in stages and stages[-1] == "cleaning"
-    assert not result.workspace.path.exists()
-    assert result.workspace.removal_seconds is not None
+    assert outcome.cleanup.removal_seconds is not None and outcome.cleanup.kept_wav is None
     assert job_folders() == []
 
 
@@ -68,27 +88,29 @@ def test_uploaded_bytes_are_stored_under_our_name_only(english_engine: AsrEngine
         if event.stage == "recognising":
             seen.append(sorted(p.name for p in job_folders()[0].iterdir()))
 
-    result = run_job(speech_files[("en", "wav")].read_bytes(), english_engine, on_event=look)
-    assert result.error is None
+    transcript_of(job(speech_files[("en", "wav")].read_bytes(), english_engine, on_event=look))
     assert seen[0] == ["audio_wav.wav", "uploaded_audio"]
 
 
 def test_other_language_is_refused_and_can_be_forced(japanese_engine: AsrEngine, speech_files: dict) -> None:
     upload = speech_files[("en", "wav")]
-    refused = run_job(upload, japanese_engine)
-    assert refused.transcript is None
-    assert refused.error.code == "language_refused"
-    forced = run_job(upload, japanese_engine, TranscribeOptions(language="Japanese"))
-    assert forced.error is None
-    assert forced.transcript.text == "hello world"
-    assert forced.transcript.forced_language == "Japanese"
-    widened = run_job(upload, japanese_engine, TranscribeOptions(accepted=frozenset({"Japanese"})))
-    assert widened.transcript.verdict.code == "other:Japanese"
+    refused = job(upload, japanese_engine)
+    assert (
+        failure_of(refused) == "language_refused" and isinstance(refused, Failed) and refused.language_refused
+    )
+    forced = transcript_of(job(upload, japanese_engine, DEFAULT.anyway("Japanese")))
+    assert forced.text == "hello world"
+    assert forced.forced_language == "Japanese" and forced.language_check == "forced"
+    anyway = transcript_of(job(upload, japanese_engine, DEFAULT.anyway(None)))
+    assert anyway.verdict.code == "other:Japanese" and anyway.language_check == "skipped"
+    widened = transcript_of(job(upload, japanese_engine, TranscribeOptions(accepted=frozenset({"Japanese"}))))
+    assert widened.verdict.code == "other:Japanese"
     assert job_folders() == []
 
 
 def test_every_bad_input_gives_its_code_and_leaves_nothing(
     english_engine: AsrEngine,
+    ffmpeg_binary: str,
     empty_upload: Path,
     text_as_mp3: Path,
     png_as_mp3: Path,
@@ -108,32 +130,86 @@ def test_every_bad_input_gives_its_code_and_leaves_nothing(
         hls_attack.as_mp3: "unsupported_container",
         ffconcat_attack.as_mp3: "unsupported_container",
     }
+    settings = Settings(ffmpeg=ffmpeg_binary)
     for upload, code in cases.items():
-        result = run_job(upload, english_engine)
-        assert (result.error.code if result.error else None) == code, upload.name
-        assert result.transcript is None
+        assert failure_of(job(upload, english_engine, settings=settings)) == code, upload.name
         assert job_folders() == []
 
 
 def test_truncated_upload_is_transcribed_with_a_warning(english_engine: AsrEngine, truncated_files) -> None:
     upload, _ = truncated_files["mp3_cut_in_half"]
-    result = run_job(upload, english_engine)
-    assert result.error is None and result.transcript.text == "hello world"
-    assert "truncated_warning" in result.warnings
+    outcome = job(upload, english_engine)
+    assert transcript_of(outcome).text == "hello world"
+    assert isinstance(outcome, Transcribed) and Notice("truncated_warning") in outcome.notices
 
 
 class ModelCrash(RuntimeError):
     pass
 
 
-def test_folder_is_removed_when_the_model_fails(english_engine, speech_files, monkeypatch) -> None:
-    def crash(*args, **kwargs):
-        raise ModelCrash("boom")
+def test_an_unexpected_error_fails_that_job_alone_and_says_nothing_of_it(
+    english_checkpoint: Path, speech_files: dict, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    engine = AsrEngine.load(str(english_checkpoint))
+    original = engine.transcribe
 
-    monkeypatch.setattr(english_engine, "transcribe", crash)
-    with pytest.raises(ModelCrash):
-        run_job(speech_files[("en", "wav")], english_engine)
+    def crash(*args, **kwargs):
+        raise ModelCrash("the transcript hello world of secret.mp3")
+
+    monkeypatch.setattr(engine, "transcribe", crash)
+    monkeypatch.setattr(logging, "_logRecordFactory", logs.redacting_factory(logging.getLogRecordFactory()))
+    with caplog.at_level(logging.INFO):
+        outcome = job(speech_files[("en", "wav")], engine, names=("secret.mp3",))
+    assert failure_of(outcome) == "job_unexpected"
     assert job_folders() == []
+    record = next(r for r in caplog.records if r.getMessage().startswith("Job failed unexpectedly"))
+    assert record.getMessage() == "Job failed unexpectedly: ModelCrash"
+    assert "secret" not in caplog.text
+    monkeypatch.setattr(engine, "transcribe", original)
+    assert transcript_of(job(speech_files[("en", "wav")], engine)).text == "hello world", "the next job works"
+
+
+def test_ctrl_c_mid_job_is_a_cancelled_outcome_and_leaves_nothing(english_engine, speech_files) -> None:
+    def interrupt(event: JobEvent) -> None:
+        if event.stage == "recognising":
+            raise KeyboardInterrupt
+
+    outcome = job(speech_files[("en", "wav")], english_engine, on_event=interrupt)
+    assert isinstance(outcome, Cancelled)
+    assert job_folders() == []
+
+
+def test_library_log_lines_lose_the_file_name_and_the_transcript_while_the_job_runs(
+    english_engine, speech_files, caplog
+) -> None:
+    """Redaction belongs to the job, so the CLI gets it as the page does."""
+    base = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logs.redacting_factory(base))
+    library = logging.getLogger("some.library")
+
+    def chatty(event: JobEvent) -> None:
+        if event.progress is not None:
+            library.info("heard %s in %s", event.progress.segments[0].text, "board meeting.wav")
+
+    try:
+        with caplog.at_level(logging.INFO, logger="some.library"):
+            job(speech_files[("en", "wav")], english_engine, names=("board meeting.wav",), on_event=chatty)
+            library.info("after: %s", "hello world")
+    finally:
+        logging.setLogRecordFactory(base)
+    lines = [r.getMessage() for r in caplog.records if r.name == "some.library"]
+    assert lines == [f"heard {logs.REDACTED} in {logs.REDACTED}", "after: hello world"]
+
+
+def test_a_chunk_that_hits_its_token_budget_is_reported(english_engine, speech_files, monkeypatch) -> None:
+    """A budget of 3 tokens ends "language English<asr_text>hello world" early, as a loop would end."""
+    monkeypatch.setattr(transcribe_module, "TAG_TOKENS", 3)
+    outcome = job(speech_files[("en", "wav")], english_engine, TranscribeOptions(tokens_per_second=0.0))
+    assert isinstance(outcome, Transcribed)
+    [segment] = outcome.transcript.segments
+    assert segment.hit_token_limit
+    [notice] = [n for n in outcome.notices if n.code == "token_limit"]
+    assert notice.params == {"times": "00:03"}
 
 
 def test_folder_is_removed_when_streamlit_stops_the_script_mid_job(english_engine, speech_files) -> None:
@@ -142,18 +218,19 @@ def test_folder_is_removed_when_streamlit_stops_the_script_mid_job(english_engin
             raise StopException()
 
     with pytest.raises(StopException):
-        run_job(speech_files[("en", "wav")], english_engine, on_event=stop_when_recognising)
+        job(speech_files[("en", "wav")], english_engine, on_event=stop_when_recognising)
     assert job_folders() == []
 
 
 def test_cleanup_disabled_keeps_the_folder_and_says_where(english_engine, speech_files, monkeypatch) -> None:
     monkeypatch.setenv("CLEANUP_DISABLED", "1")
-    result = run_job(speech_files[("en", "wav")], english_engine)
-    assert result.transcript.text == "hello world"
-    assert result.kept_wav is not None and result.kept_wav.name == "audio_wav.wav"
-    assert result.kept_wav.parent.name.startswith("qwen_asr_")
-    assert result.kept_wav.is_file()
-    assert job_folders() == [result.kept_wav.parent]
+    outcome = job(speech_files[("en", "wav")], english_engine)
+    assert transcript_of(outcome).text == "hello world"
+    kept = outcome.cleanup.kept_wav
+    assert kept is not None and kept.name == "audio_wav.wav"
+    assert kept.parent.name.startswith("qwen_asr_")
+    assert kept.is_file()
+    assert job_folders() == [kept.parent]
 
 
 def four_stretches(tmp_path: Path) -> tuple[Path, float]:
@@ -184,17 +261,17 @@ def test_a_refused_long_recording_costs_one_chunk_and_an_accepted_one_encodes_ea
     options = TranscribeOptions(batch_size=4)
     refusing = AsrEngine.load(str(japanese_checkpoint))
     refused_calls = chunks_encoded(refusing)
-    refused = run_job(wav, refusing, options)
-    assert refused.error.code == "language_refused"
+    refused = job(wav, refusing, options)
+    assert failure_of(refused) == "language_refused"
     assert refused_calls == [1]  # the first chunk only, though the first batch holds four
     accepting = AsrEngine.load(str(english_checkpoint))
     accepted_calls = chunks_encoded(accepting)
-    accepted = run_job(wav, accepting, options)
-    segments = accepted.transcript.segments
+    accepted = job(wav, accepting, options)
+    segments = transcript_of(accepted).segments
     assert [s.text for s in segments] == ["hello world"] * len(segments) and len(segments) > 1
     assert accepted_calls == [1, len(segments) - 1]  # the probe, then the rest: no chunk twice
-    anyway = run_job(wav, refusing, replace(options, accepted=frozenset(ALL_LANGUAGES), check_language=False))
-    assert anyway.transcript.verdict.code == "other:Japanese"
+    anyway = job(wav, refusing, options.anyway(None))
+    assert transcript_of(anyway).verdict.code == "other:Japanese"
     assert job_folders() == []
 
 
@@ -210,11 +287,10 @@ def test_long_recording_is_cut_at_pauses_and_transcribed_in_batches(english_engi
         assert any(start <= cut <= end for start, end in pauses), cut
 
     steps = []
-    result = run_job(
+    outcome = job(
         wav, english_engine, TranscribeOptions(batch_size=2), on_event=lambda e: steps.append(e.progress)
     )
-    assert result.error is None
-    segments = result.transcript.segments
+    segments = transcript_of(outcome).segments
     assert len(segments) == len([c for c in chunks if not c.silent])
     assert all(s.text == "hello world" for s in segments)
     assert [s.start for s in segments] == sorted(s.start for s in segments)
@@ -227,15 +303,14 @@ def test_word_timestamps_are_added_before_the_audio_is_removed(
 ):
     aligner = Aligner.load(str(aligner_checkpoint))
     stages: list[str] = []
-    result = run_job(
+    outcome = job(
         speech_files[("en", "wav")],
         english_engine,
         TranscribeOptions(word_timestamps=True),
         on_event=lambda e: stages.append(e.stage),
         aligner=aligner,
     )
-    assert result.error is None
-    [segment] = result.transcript.segments
+    [segment] = transcript_of(outcome).segments
     assert [w.text for w in segment.words] == ["hello", "world"]
     assert all(segment.start <= w.start <= w.end <= segment.end for w in segment.words)
     assert stages.index("aligning") < stages.index("cleaning")

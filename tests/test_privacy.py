@@ -30,7 +30,12 @@ needs_strace = pytest.mark.skipif(
 )
 _V4 = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
 _V6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
-STAND_IN_APP = "import streamlit as st\n\nst.write('stand-in page')\n"
+PLAIN_PAGE = "import streamlit as st\n\nst.write('a plain page')\n"
+# The two ways users start the app: the README's launcher, and the seed article's command.
+START_COMMANDS = {
+    "launcher": ["-m", "privacy"],
+    "streamlit_run": ["-m", "streamlit", "run", "app.py", "--server.address=127.0.0.1"],
+}
 
 
 def outbound(trace: Path) -> list[tuple[str, int]]:
@@ -324,29 +329,18 @@ def start_server(tmp: Path, cmd: list[str], cwd: Path, env: dict[str, str]) -> S
     pytest.fail("server did not come up within 90 s")
 
 
-def app_env(tmp: Path) -> dict[str, str]:
-    """Serve the real app.py once it exists (its page needs no model); a stand-in page until then."""
-    if (REPO / "app.py").exists():
-        return {}
-    stand_in = tmp / "stand_in_app.py"
-    stand_in.write_text(STAND_IN_APP)
-    return {"PRIVACY_APP_SCRIPT": str(stand_in)}
-
-
-@pytest.fixture(scope="module")
-def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@pytest.fixture(scope="module", params=list(START_COMMANDS))
+def launched(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if STRACE is None:
         pytest.skip("strace not installed") if os.environ.get("CI") != "true" else pytest.fail(
             "strace missing"
         )
-    tmp = tmp_path_factory.mktemp("launched")
-    env = {
-        "QWEN_ASR_TMP_ROOT": str(tmp / "root"),
-        "PRIVACY_GUARD_REPORT": str(tmp / "guard.jsonl"),
-        **app_env(tmp),
-    }
-    # Started from a foreign directory: the launcher must still find the repo's .streamlit/config.toml.
-    server = start_server(tmp, ["-m", "privacy"], cwd=tmp, env=env)
+    tmp = tmp_path_factory.mktemp(f"launched_{request.param}")
+    env = {"QWEN_ASR_TMP_ROOT": str(tmp / "root"), "PRIVACY_GUARD_REPORT": str(tmp / "guard.jsonl")}
+    # The launcher is started from a foreign directory: it must still find the repo's .streamlit/config.toml.
+    # The seed's command is typed in the project folder, as the article says.
+    cwd = tmp if request.param == "launcher" else REPO
+    server = start_server(tmp, START_COMMANDS[request.param], cwd=cwd, env=env)
     yield server
     server.stop()
 
@@ -381,9 +375,10 @@ def test_stopping_the_server_leaves_no_temp_files(launched: Server) -> None:
 
 @needs_strace
 def test_detector_catches_plain_streamlit_probing_out(tmp_path: Path) -> None:
-    """Without the launcher (address unset), Streamlit's startup connects to 8.8.8.8: strace must see it."""
+    """A plain page without our app.py (address unset): Streamlit's startup connects to 8.8.8.8, and strace
+    must see it, or the no-egress checks above could pass by being blind."""
     script = tmp_path / "plain_app.py"
-    script.write_text(STAND_IN_APP)
+    script.write_text(PLAIN_PAGE)
     server = start_server(tmp_path, ["-m", "streamlit", "run", str(script)], cwd=tmp_path, env={})
     try:
         time.sleep(1)
@@ -395,9 +390,10 @@ def test_detector_catches_plain_streamlit_probing_out(tmp_path: Path) -> None:
 def test_self_check_reports_the_live_state(tmp_path: Path) -> None:
     code = """
         from cleanup import job_workspace
-        from privacy.launch import prepare_process
+        from privacy.process import secure_process
         from privacy.selfcheck import self_check
-        prepare_process()
+        secure_process()
+        secure_process()  # idempotent: the launcher and app.py's import both call it
         with job_workspace():
             during = self_check().job_folders_now
         check = self_check()
@@ -412,3 +408,4 @@ def test_self_check_reports_the_live_state(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["1", "0", "127.0.0.1", "False", "True", "True", "True", "True"]
+    assert result.stderr.count("Orphan sweep") == 1

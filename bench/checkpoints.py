@@ -1,4 +1,4 @@
-"""Build Qwen3-ASR checkpoints offline, of the real architecture, for tests and benchmarks.
+"""Build Qwen3-ASR checkpoints offline, of the real architecture, for tests and benchmarks (both import it).
 
 No machine here reaches the Hugging Face hub, so tests make their own checkpoint: a BPE tokenizer trained with
 `tokenizers`, the native `Qwen3ASRConfig` / `Qwen3ASRForConditionalGeneration` / `Qwen3ASRProcessor`, saved
@@ -42,32 +42,75 @@ SPECIAL_TOKENS = [
 ]
 ASR_TEXT = "<asr_text>"  # not special: the parser must see it in decoded text
 
-# Same shape as the hub's template: system (context) turn, user turn with the audio, assistant turn.
+# The released templates, character for character: what transformers' `convert_qwen3_asr_to_hf.py` writes
+# into the hub's -hf checkpoints (`ASR_CHAT_TEMPLATE`, `FORCED_ALIGNER_CHAT_TEMPLATE`). The system turn is
+# always there, empty without context; the assistant turn is rendered for a forced language
+# (`continue_final_message`). Tests must run the prompt users get, so no look-alike is written here.
 CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
-    "{%- if message['content'] is string -%}{{- message['content'] -}}"
-    "{%- else -%}{%- for part in message['content'] -%}"
-    "{%- if part['type'] == 'audio' -%}{{- '<|audio_start|><|audio_pad|><|audio_end|>' -}}"
-    "{%- elif part['type'] == 'text' -%}{{- part['text'] -}}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{%- if not (loop.last and message['role'] == 'assistant') -%}{{- '<|im_end|>\\n' -}}{%- endif -%}"
+    "{%- set ns = namespace(system_text='') -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'system' -%}"
+    "{%- if m.content is string -%}"
+    "{%- set ns.system_text = ns.system_text + m.content -%}"
+    "{%- else -%}"
+    "{%- for c in m.content -%}"
+    "{%- if c.type == 'text' and (c.text is defined) -%}"
+    "{%- set ns.system_text = ns.system_text + c.text -%}"
+    "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+    "{%- endif -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- set ns2 = namespace(audio_tokens='') -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.content is not string -%}"
+    "{%- for c in m.content -%}"
+    "{%- if c.type == 'audio' or ('audio' in c) or ('audio_url' in c) -%}"
+    "{%- set ns2.audio_tokens = ns2.audio_tokens + '<|audio_start|><|audio_pad|><|audio_end|>' -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{{- '<|im_start|>system\n' + ns.system_text + '<|im_end|>\n' -}}"
+    "{{- '<|im_start|>user\n' + ns2.audio_tokens + '<|im_end|>\n' -}}"
+    "{%- for m in messages -%}"
+    "{%- if m.role == 'assistant' -%}"
+    "{%- set ns3 = namespace(assistant_text='') -%}"
+    "{%- if m.content is string -%}"
+    "{%- set ns3.assistant_text = m.content -%}"
+    "{%- else -%}"
+    "{%- for c in m.content -%}"
+    "{%- if c.type == 'text' and (c.text is defined) -%}"
+    "{%- set ns3.assistant_text = ns3.assistant_text + c.text -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{{- '<|im_start|>assistant\n' -}}"
+    "{% generation %}"
+    "{{- ns3.assistant_text + '<|im_end|>\n' -}}"
+    "{% endgeneration %}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}"
+    "{{- '<|im_start|>assistant\n' -}}"
+    "{%- endif -%}"
 )
 
-# The converted hub aligner's shape: no chat turns, the audio, then every word followed by two `<timestamp>`
-# slots (its start and end), which is what `decode_forced_alignment` reads back in pairs.
 ALIGNER_CHAT_TEMPLATE = (
-    "{%- set seen = namespace(audio='', words='') -%}"
-    "{%- for message in messages -%}{%- if message['content'] is not string -%}"
-    "{%- for part in message['content'] -%}"
-    "{%- if part['type'] == 'audio' -%}"
-    "{%- set seen.audio = seen.audio + '<|audio_start|><|audio_pad|><|audio_end|>' -%}"
-    "{%- elif part['type'] == 'text' -%}"
-    "{%- set seen.words = seen.words + part['text'] + '<timestamp><timestamp>' -%}"
-    "{%- endif -%}{%- endfor -%}{%- endif -%}{%- endfor -%}"
-    "{{- seen.audio + seen.words -}}"
+    "{%- set ns = namespace(audio_tokens='', words=[]) -%}"
+    "{%- for m in messages -%}"
+    "{%- if m.content is not string -%}"
+    "{%- for c in m.content -%}"
+    "{%- if c.type == 'audio' or ('audio' in c) or ('audio_url' in c) -%}"
+    "{%- set ns.audio_tokens = ns.audio_tokens + '<|audio_start|><|audio_pad|><|audio_end|>' -%}"
+    "{%- endif -%}"
+    "{%- if c.type == 'text' and (c.text is defined) -%}"
+    "{%- set ns.words = ns.words + [c.text] -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{{- ns.audio_tokens + ns.words | join('<timestamp><timestamp>') + '<timestamp><timestamp>' -}}"
 )
 #: Timestamp classes of the tiny aligner: 32 bins of 80 ms reach 2.48 s (the released one has 5000).
 TINY_TIMESTAMP_BINS = 32

@@ -1,0 +1,141 @@
+"""The app's settings, read from the environment once per entry point and checked before any work starts.
+
+Every variable the README documents is parsed here and nowhere else, at the moment the page, the CLI or the
+bench starts (never at import), into one frozen `Settings`. A value that cannot be used stops the start with
+one sentence naming the variable, the value and what is accepted: a typo in `ASR_BATCH_SIZE` must not be
+ignored silently, and `ASR_MAX_SECONDS=3h` must not end in a traceback. `VARIABLES` is also what
+`python -m asr --help` prints, so the documentation and the parser cannot drift apart.
+
+The cleanup package reads `CLEANUP_DISABLED` itself (it runs in exit handlers and sweeps, below `asr`); it
+accepts exactly what is validated here, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV
+
+Precision = Literal["float32", "bfloat16", "float16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+DEFAULT_MAX_SECONDS = 3 * 3600.0
+_SWITCH = {"": False, "0": False, "1": True}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user configured, validated; None means "decide by the machine"."""
+
+    model: str = DEFAULT_MODEL_ID
+    aligner_model: str = DEFAULT_ALIGNER_ID
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    batch_size: int | None = None
+    dtype: Precision | None = None
+    cpu_int8: bool = False
+    cleanup_disabled: bool = False
+    ffmpeg: str | None = None  # FFMPEG_BINARY; None: the pinned binary (see asr.audio.find_ffmpeg)
+
+
+class SettingsError(ValueError):
+    """A variable holds a value the app cannot use; `accepts` is an `asr.i18n` key saying what it can."""
+
+    def __init__(self, variable: str, value: str) -> None:
+        super().__init__(variable)
+        self.variable = variable
+        self.value = value
+        self.accepts = f"accepts_{variable}"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One documented environment variable: its name, its default in words, and what it does."""
+
+    name: str
+    default: str
+    purpose: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(MODEL_ENV, DEFAULT_MODEL_ID, "model folder or Hugging Face id in the local cache"),
+    Variable(ALIGNER_ENV, DEFAULT_ALIGNER_ID, "forced aligner for word timestamps, loaded only when asked"),
+    Variable("ASR_MAX_SECONDS", "10800 (3 h)", "longest recording accepted, in seconds"),
+    Variable("ASR_BATCH_SIZE", "by free memory, up to 8 on CPU and 32 on GPU", "chunks decoded together"),
+    Variable(
+        "ASR_DTYPE",
+        "float16 on CUDA; bfloat16 on CPUs with bf16 instructions, else float32",
+        "precision: float32, bfloat16 or float16",
+    ),
+    Variable("ASR_CPU_INT8", "0", "1: int8 text decoder on CPU (faster; check its output on your audio)"),
+    Variable("CLEANUP_DISABLED", "0", "1: keep each job's temporary folder (debugging only)"),
+    Variable(
+        "FFMPEG_BINARY", "the ffmpeg of the imageio-ffmpeg wheel", "path of another ffmpeg to decode with"
+    ),
+)
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _positive_seconds(value: str) -> float:
+    seconds = float(value)  # ValueError for "3h", "", "abc"
+    if not 0 < seconds < float("inf"):
+        raise ValueError(value)
+    return seconds
+
+
+def _batch_size(value: str) -> int | None:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(value)
+    return int(value)
+
+
+def _precision(value: str) -> str:
+    if value.lower() not in PRECISIONS:
+        raise ValueError(value)
+    return value.lower()
+
+
+def _switch(value: str) -> bool:
+    return _SWITCH[value]  # KeyError for anything but "", "0", "1"
+
+
+def _executable(value: str) -> str:
+    path = Path(value).expanduser()
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ValueError(value)
+    return str(path)
+
+
+_PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    MODEL_ENV: ("model", _text),
+    ALIGNER_ENV: ("aligner_model", _text),
+    "ASR_MAX_SECONDS": ("max_seconds", _positive_seconds),
+    "ASR_BATCH_SIZE": ("batch_size", _batch_size),
+    "ASR_DTYPE": ("dtype", _precision),
+    "ASR_CPU_INT8": ("cpu_int8", _switch),
+    "CLEANUP_DISABLED": ("cleanup_disabled", _switch),
+    "FFMPEG_BINARY": ("ffmpeg", _executable),
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse every documented variable of `environ` (default: this process's); raise `SettingsError`.
+
+    An unset or empty variable keeps its default.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for name, (field_name, parse) in _PARSERS.items():
+        raw = env.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[field_name] = parse(raw)
+        except (ValueError, KeyError):
+            raise SettingsError(name, raw) from None
+    return Settings(**values)  # type: ignore[arg-type]

@@ -1,0 +1,84 @@
+"""Settings: every documented variable parsed once, at the start, into one object; a bad value is named."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asr.i18n import settings_error, t
+from asr.settings import DEFAULT_MAX_SECONDS, VARIABLES, Settings, SettingsError, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    assert load_settings({}) == Settings()
+    assert Settings().max_seconds == DEFAULT_MAX_SECONDS == 3 * 3600
+    assert Settings().batch_size is None and Settings().dtype is None and Settings().ffmpeg is None
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    ffmpeg = tmp_path / "ffmpeg"
+    ffmpeg.write_text("#!/bin/sh\n")
+    ffmpeg.chmod(0o755)
+    env = {
+        "ASR_MODEL": " /models/asr ",
+        "ASR_ALIGNER_MODEL": "/models/aligner",
+        "ASR_MAX_SECONDS": "900",
+        "ASR_BATCH_SIZE": "3",
+        "ASR_DTYPE": "BFloat16",
+        "ASR_CPU_INT8": "1",
+        "CLEANUP_DISABLED": "1",
+        "FFMPEG_BINARY": str(ffmpeg),
+    }
+    assert load_settings(env) == Settings(
+        model="/models/asr",
+        aligner_model="/models/aligner",
+        max_seconds=900.0,
+        batch_size=3,
+        dtype="bfloat16",
+        cpu_int8=True,
+        cleanup_disabled=True,
+        ffmpeg=str(ffmpeg),
+    )
+    assert {v.name for v in VARIABLES} == set(env), "--help documents exactly what is parsed"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ASR_MAX_SECONDS", "3h"),
+        ("ASR_MAX_SECONDS", "-5"),
+        ("ASR_MAX_SECONDS", "inf"),
+        ("ASR_BATCH_SIZE", "eight"),
+        ("ASR_BATCH_SIZE", "0"),
+        ("ASR_DTYPE", "fp16"),
+        ("ASR_CPU_INT8", "yes"),
+        ("CLEANUP_DISABLED", "true"),
+        ("FFMPEG_BINARY", "/no/such/ffmpeg"),
+    ],
+)
+def test_a_value_that_cannot_be_used_names_the_variable_the_value_and_what_is_accepted(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({variable: value})
+    error = raised.value
+    assert (error.variable, error.value) == (variable, value)
+    for lang in ("en", "zh"):
+        line = settings_error(error, lang)
+        assert variable in line and value in line and t(error.accepts, lang) in line
+        assert "\n" not in line
+
+
+def test_nothing_is_read_at_import_time() -> None:
+    """A bad value must reach the entry point's check, not break `import` with a traceback."""
+    env = {**os.environ, "ASR_MAX_SECONDS": "3h", "ASR_BATCH_SIZE": "junk", "PYTHONPATH": str(REPO)}
+    code = "import asr.audio, asr.transcribe, asr.job, asr.cli, asr.background; print('imported')"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "imported"
