@@ -13,20 +13,21 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from asr.background import BackendLoader, load_backend
+from asr.background import BackgroundLoad, load_backend, load_speaker_model
 from asr.errors import UserFacingError
-from asr.export import FORMAT_NAMES, FORMATS, export
+from asr.export import FORMAT_NAMES, FORMATS, export, speaker_turns
 from asr.i18n import Lang, settings_error, t, verdict_label
 from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.settings import Settings, SettingsError, load_settings
 from asr.transcribe import Progress, TranscribeOptions
+from asr.transcript import Transcript
 from cleanup import release_session
 from privacy.process import secure_process
 from privacy.selfcheck import self_check
@@ -35,7 +36,9 @@ from privacy.server_patches import host_check
 if TYPE_CHECKING:  # torch: imported by the loader thread, never by the page's first run
     from asr.align import Aligner
     from asr.backend import Backend
+    from asr.diarize import SpeakerModel
 
+MAX_SPEAKERS = 8
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"
 
@@ -64,9 +67,9 @@ def session_id() -> str:
 
 
 @st.cache_resource(show_spinner=False)
-def backend_loader(settings: Settings) -> BackendLoader:
+def backend_loader(settings: Settings) -> BackgroundLoad:
     """One model per process, loaded in the background so the page is usable at once."""
-    return BackendLoader(lambda: load_backend(settings))
+    return BackgroundLoad(lambda: load_backend(settings))
 
 
 def ui_language() -> Lang:
@@ -93,16 +96,27 @@ def sidebar_options(lang: str) -> TranscribeOptions:
     words = st.sidebar.checkbox(
         t("ui_word_timestamps", lang), help=t("ui_word_timestamps_help", lang), key="word_timestamps"
     )
+    speakers = st.sidebar.checkbox(
+        t("ui_identify_speakers", lang), help=t("ui_identify_speakers_help", lang), key="identify_speakers"
+    )
+    count = AUTO
+    if speakers:
+        choices: list[str | int] = [AUTO, *range(2, MAX_SPEAKERS + 1)]
+        count = st.sidebar.selectbox(
+            t("ui_speaker_count", lang), choices, format_func=_auto(lang), key="speaker_count"
+        )
     return TranscribeOptions(
         language=None if forced == AUTO else forced,
         context=context.strip() or None,
         accepted=frozenset(accepted) or DEFAULT_ACCEPTED,
         word_timestamps=words,
+        identify_speakers=speakers,
+        speakers=None if count == AUTO else int(count),
     )
 
 
-def _auto(lang: str) -> Callable[[str], str]:
-    return lambda name: t("ui_auto", lang) if name == AUTO else name
+def _auto(lang: str) -> Callable[[object], str]:
+    return lambda name: t("ui_auto", lang) if name == AUTO else str(name)
 
 
 def privacy_panel(lang: str) -> None:
@@ -129,6 +143,12 @@ def privacy_panel(lang: str) -> None:
                 f"{job.removal_seconds:.3f} s" if job.removal_seconds is not None else t("ui_pc_kept", lang)
             )
             st.caption(f"{t('ui_pc_last_job', lang)}: {job.created_at:%H:%M:%S} → {removed}")
+
+
+@st.cache_resource(show_spinner=False)
+def speaker_loader() -> BackgroundLoad[SpeakerModel]:
+    """Started the first time a user asks for speakers, then kept for the process."""
+    return BackgroundLoad(load_speaker_model, name="speaker-model-load")
 
 
 @st.cache_resource(show_spinner=False)
@@ -188,14 +208,17 @@ def _js_string(text: str) -> str:
     return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+@dataclass(frozen=True)
+class Models:
+    """What the page's jobs run on: the speech backend, and the aligner and speaker model when asked for."""
+
+    backend: BackgroundLoad[Backend]
+    aligner: Aligner | None = None
+    speakers: BackgroundLoad[SpeakerModel] | None = None
+
+
 def run_one(
-    name: str,
-    data: bytes,
-    loader: BackendLoader,
-    settings: Settings,
-    aligner: Aligner | None,
-    options: TranscribeOptions,
-    lang: Lang,
+    name: str, data: bytes, models: Models, settings: Settings, options: TranscribeOptions, lang: Lang
 ) -> Card:
     """Transcribe one upload with a live status; the workspace is gone when this returns or raises."""
     started = time.perf_counter()
@@ -203,9 +226,14 @@ def run_one(
         progress = st.progress(0.0)
         partial = st.empty()
         try:
-            if not loader.ready:
+            if not models.backend.ready:
                 status.update(label=t("ui_stage_loading", lang))
-            backend: Backend = loader.get()
+            backend = models.backend.get()
+            speaker_model = None
+            if options.identify_speakers and models.speakers is not None:
+                if not models.speakers.ready:
+                    status.update(label=t("ui_stage_loading_speakers", lang))
+                speaker_model = models.speakers.get()
         except UserFacingError as exc:
             status.update(label=t(exc.code, lang), state="error")
             return Card(name, Failed(Notice(exc.code), (), _NO_FOLDER), time.perf_counter() - started)
@@ -226,7 +254,8 @@ def run_one(
             names=(name,),
             on_event=on_event,
             session_id=session_id(),
-            aligner=aligner,
+            aligner=models.aligner,
+            speaker_model=speaker_model,
         )
         card = Card(name, outcome, time.perf_counter() - started)
         if isinstance(outcome, Failed):
@@ -268,6 +297,31 @@ def show_card(index: int, card: Card, lang: Lang) -> None:
             show_transcript(index, outcome, lang)
 
 
+def speaker_names(index: int, transcript: Transcript, lang: Lang) -> dict[int, str]:
+    """A name box per speaker ("Speaker 1" -> "主持人"); the names live in this session only."""
+    if not transcript.speakers:
+        return {}
+    st.caption(t("ui_speaker_names", lang))
+    names = {}
+    for column, speaker in zip(st.columns(len(transcript.speakers)), transcript.speakers, strict=True):
+        default = t("ui_speaker_default", lang, label=speaker.label)
+        typed = column.text_input(
+            default, value=default, key=f"spk_{index}_{speaker.label}", label_visibility="collapsed"
+        )
+        names[speaker.label] = typed.strip() or default
+    return names
+
+
+def show_turns(transcript: Transcript, names: dict[int, str]) -> None:
+    """The transcript as speaker turns: who, when, what."""
+    lines = []
+    for speaker, start, text in speaker_turns(transcript):
+        who = names.get(speaker, "?") if speaker is not None else "?"
+        minutes, seconds = divmod(int(start), 60)
+        lines.append(f"**{plain(who)}** :gray[{minutes:02d}:{seconds:02d}]  \n{plain(text)}")
+    st.markdown("\n\n".join(lines))
+
+
 def show_transcript(index: int, outcome: Transcribed, lang: Lang) -> None:
     transcript = outcome.transcript
     if transcript.forced_language:
@@ -275,13 +329,19 @@ def show_transcript(index: int, outcome: Transcribed, lang: Lang) -> None:
     else:
         seconds = t("ui_langid_time", lang, seconds=transcript.verdict.seconds)
         st.markdown(f"**{plain(verdict_label(transcript.verdict, lang))}** :gray[· {plain(seconds)}]")
-    st.text_area(t("ui_transcript", lang), transcript.text, height=200, key=f"text_{index}")
-    copy_button(transcript.text, lang)
+    names = speaker_names(index, transcript, lang)
+    if names:
+        show_turns(transcript, names)
+    text = export(transcript, "txt", names).rstrip("\n")
+    # the names are part of the key: a renamed speaker redraws the box with the new text
+    key = f"text_{index}_{abs(hash(tuple(sorted(names.items()))))}"
+    st.text_area(t("ui_transcript", lang), text, height=200, key=key)
+    copy_button(text, lang)
     for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
         info = FORMATS[fmt]
         column.download_button(
             t("ui_download", lang, ext=info.extension),
-            data=export(transcript, fmt).encode("utf-8"),
+            data=export(transcript, fmt, names).encode("utf-8"),
             file_name=f"transcript.{info.extension}",
             mime=info.mime,
             key=f"dl_{fmt}_{index}",
@@ -311,6 +371,7 @@ def main() -> None:
         return
     options = sidebar_options(lang)
     loader = backend_loader(settings)
+    speakers = speaker_loader() if options.identify_speakers else None
     privacy_panel(lang)
 
     st.title(t("ui_title", lang))
@@ -328,6 +389,16 @@ def main() -> None:
                 aligner = load_aligner(settings)
         except UserFacingError as exc:
             model_problem(lang, exc, DEFAULT_ALIGNER_ID, ALIGNER_ENV)
+    if speakers is not None and not speakers.ready:
+        st.info(t("ui_speakers_loading", lang))
+    elif speakers is not None:
+        try:
+            speakers.get()
+        except UserFacingError as exc:
+            st.error(t(exc.code, lang))
+            speakers = None
+            options = replace(options, identify_speakers=False)
+    models = Models(loader, aligner, speakers)
 
     # Keyed widgets keep their value when their label changes: switching the interface language must not
     # drop the user's uploads, recording or settings.
@@ -355,7 +426,7 @@ def main() -> None:
         name, upload = sources[index]
         anyway = options.anyway(None if choice == AUTO else choice)
         state["jobs_running"] = True
-        state["cards"][index] = run_one(name, upload.getvalue(), loader, settings, aligner, anyway, lang)
+        state["cards"][index] = run_one(name, upload.getvalue(), models, settings, anyway, lang)
         state["jobs_running"] = False
 
     clicked = st.button(t("ui_transcribe", lang), type="primary", disabled=not sources)
@@ -364,7 +435,7 @@ def main() -> None:
         state["cards"] = []
         state["jobs_running"] = True
         for name, upload in sources:
-            state["cards"].append(run_one(name, upload.getvalue(), loader, settings, aligner, options, lang))
+            state["cards"].append(run_one(name, upload.getvalue(), models, settings, options, lang))
         state["jobs_running"] = False
         st.rerun()
 

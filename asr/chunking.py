@@ -10,6 +10,7 @@ loudness value per 20 ms frame is kept, so a 3-hour file costs ~4 MB here, not c
 from __future__ import annotations
 
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,33 +56,44 @@ def frame_loudness(wav_path: Path) -> np.ndarray:
     return np.concatenate(levels) if levels else np.zeros(0, dtype=np.float32)
 
 
+def _quietest_cut(smooth: np.ndarray, after: float, target_s: float, max_s: float) -> float:
+    lo = int((after + 0.6 * target_s) / FRAME_S)
+    hi = min(int((after + max_s) / FRAME_S), len(smooth))
+    if hi <= lo:
+        return after + max_s
+    window = smooth[lo:hi]
+    quietest = float(window.min())
+    # among frames within 3 dB of the quietest, take the one closest to the target length
+    candidates = np.flatnonzero(window <= quietest + 3.0) + lo
+    target = (after + target_s) / FRAME_S
+    best = int(candidates[np.argmin(np.abs(candidates - target))])
+    return round(best * FRAME_S, 3)
+
+
 def plan_chunks(
     wav_path: Path,
     duration_s: float,
     target_s: float = 20.0,
     max_s: float = 28.0,
+    changes: Sequence[float] = (),
 ) -> list[Chunk]:
-    """Cut points at the quietest moment between 60 % of `target_s` and `max_s` after the previous cut."""
+    """Cut points at the quietest moment between 60 % of `target_s` and `max_s` after the previous cut.
+
+    `changes` are cuts that must be made whatever the sound there: where the speaker changes
+    (`asr.diarize.Diarization.changes`), so no chunk holds two speakers; a speaker's stretch longer than
+    `max_s` is cut at its pauses as usual.
+    """
     levels = frame_loudness(wav_path)
     if len(levels) >= _SMOOTH_FRAMES:
         smooth = np.convolve(levels, np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="same")
     else:
         smooth = levels
     cuts = [0.0]
-    while duration_s - cuts[-1] > max_s:
-        lo = int((cuts[-1] + 0.6 * target_s) / FRAME_S)
-        hi = min(int((cuts[-1] + max_s) / FRAME_S), len(smooth))
-        if hi <= lo:
-            cuts.append(cuts[-1] + max_s)
-            continue
-        window = smooth[lo:hi]
-        quietest = float(window.min())
-        # among frames within 3 dB of the quietest, take the one closest to the target length
-        candidates = np.flatnonzero(window <= quietest + 3.0) + lo
-        target = (cuts[-1] + target_s) / FRAME_S
-        best = int(candidates[np.argmin(np.abs(candidates - target))])
-        cuts.append(round(best * FRAME_S, 3))
-    cuts.append(duration_s)
+    for stop in [*sorted(c for c in changes if 0.0 < c < duration_s), duration_s]:
+        while stop - cuts[-1] > max_s:
+            cuts.append(_quietest_cut(smooth, cuts[-1], target_s, max_s))
+        if stop > cuts[-1]:
+            cuts.append(stop)
     chunks = []
     for index, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
         span = levels[int(start / FRAME_S) : max(int(end / FRAME_S), int(start / FRAME_S) + 1)]

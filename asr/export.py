@@ -29,11 +29,11 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from asr.transcript import Segment, Transcript, Word
+from asr.transcript import Segment, Transcript, Word, join_texts
 
 Format = Literal["txt", "srt", "vtt", "json"]
 FORMAT_NAMES: tuple[str, ...] = get_args(Format)
@@ -280,14 +280,19 @@ def _durations(weights: list[int], span: float) -> list[float]:
 
 @dataclass(frozen=True)
 class Cue:
-    """One subtitle: start and end in milliseconds, text of one or two lines."""
+    """One subtitle: start and end in milliseconds, text of one or two lines, and who says it."""
 
     start_ms: int
     end_ms: int
     text: str
+    speaker: int | None = None
 
 
 def _segment_cues(segment: Segment) -> list[Cue]:
+    return [replace(cue, speaker=segment.speaker) for cue in _timed_cues(segment)]
+
+
+def _timed_cues(segment: Segment) -> list[Cue]:
     units = _units(segment.text)
     if not units:
         return []
@@ -315,7 +320,7 @@ def _settle(cues: list[Cue]) -> list[Cue]:
         start = max(cue.start_ms, settled[-1].end_ms if settled else 0)
         following = cues[i + 1].start_ms if i + 1 < len(cues) else math.inf
         end = max(cue.end_ms, min(start + MIN_CUE_MS, following), start + 1)
-        settled.append(Cue(start, int(min(end, start + MAX_CUE_MS)), cue.text))
+        settled.append(Cue(start, int(min(end, start + MAX_CUE_MS)), cue.text, cue.speaker))
     return settled
 
 
@@ -334,15 +339,28 @@ def _timestamp(ms: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
 
 
-def _blocks(cues: Iterable[Cue], separator: str, escape: Callable[[str], str]) -> list[str]:
+Names = Mapping[int, str]
+
+
+def speaker_name(label: int, names: Names | None = None) -> str:
+    """What the user named speaker `label` ("host"), else "Speaker <label>"."""
+    return (names or {}).get(label) or f"Speaker {label}"
+
+
+def _blocks(cues: Iterable[Cue], separator: str, text: Callable[[Cue], str]) -> list[str]:
     return [
-        f"{_timestamp(c.start_ms, separator)} --> {_timestamp(c.end_ms, separator)}\n{escape(c.text)}\n"
+        f"{_timestamp(c.start_ms, separator)} --> {_timestamp(c.end_ms, separator)}\n{text(c)}\n"
         for c in cues
     ]
 
 
-def to_srt(transcript: Transcript) -> str:
-    blocks = _blocks(subtitle_cues(transcript), ",", lambda text: text)
+def to_srt(transcript: Transcript, names: Names | None = None) -> str:
+    """SRT; with speakers, each cue starts "Speaker 1: " (SRT has no voice markup of its own)."""
+
+    def text(cue: Cue) -> str:
+        return cue.text if cue.speaker is None else f"{speaker_name(cue.speaker, names)}: {cue.text}"
+
+    blocks = _blocks(subtitle_cues(transcript), ",", text)
     return "\n".join(f"{index}\n{block}" for index, block in enumerate(blocks, start=1))
 
 
@@ -351,13 +369,21 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def to_vtt(transcript: Transcript) -> str:
-    return "\n".join(["WEBVTT\n", *_blocks(subtitle_cues(transcript), ".", _vtt_escape)])
+def to_vtt(transcript: Transcript, names: Names | None = None) -> str:
+    """WebVTT; with speakers, each cue is a voice span `<v Speaker 1>...`."""
+
+    def text(cue: Cue) -> str:
+        escaped = _vtt_escape(cue.text)
+        if cue.speaker is None:
+            return escaped
+        return f"<v {_vtt_escape(speaker_name(cue.speaker, names))}>{escaped}"
+
+    return "\n".join(["WEBVTT\n", *_blocks(subtitle_cues(transcript), ".", text)])
 
 
-def to_json(transcript: Transcript) -> str:
+def to_json(transcript: Transcript, names: Names | None = None) -> str:
     verdict = transcript.verdict
-    document = {
+    document: dict[str, Any] = {
         "language": {
             "code": verdict.code,
             "name": verdict.language_name,
@@ -368,38 +394,71 @@ def to_json(transcript: Transcript) -> str:
         "forced_language": transcript.forced_language,
         "duration_s": round(transcript.duration_s, 3),
         "text": transcript.text,
-        "segments": [
-            {
-                "start": round(s.start, 3),
-                "end": round(s.end, 3),
-                "text": s.text,
-                "language": s.language,
-                "repetition_trimmed": s.repetition_trimmed,
-                "hit_token_limit": s.hit_token_limit,
-                **({"untrimmed_text": s.untrimmed_text} if s.untrimmed_text is not None else {}),
-                **({"words": [_word_json(w) for w in s.words]} if s.words else {}),
-            }
-            for s in transcript.segments
-        ],
+        "segments": [_segment_json(s) for s in transcript.segments],
         "timings": {name: round(seconds, 3) for name, seconds in transcript.timings.as_dict().items()},
     }
+    if transcript.speakers:
+        document["speakers"] = [
+            {"label": s.label, "name": speaker_name(s.label, names), "seconds": s.seconds}
+            for s in transcript.speakers
+        ]
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 
 
-def _word_json(word: Word) -> dict:
-    return {"start": round(word.start, 3), "end": round(word.end, 3), "text": word.text}
+def _segment_json(segment: Segment) -> dict[str, Any]:
+    return {
+        "start": round(segment.start, 3),
+        "end": round(segment.end, 3),
+        "text": segment.text,
+        "language": segment.language,
+        **({"speaker": segment.speaker} if segment.speaker is not None else {}),
+        "repetition_trimmed": segment.repetition_trimmed,
+        "hit_token_limit": segment.hit_token_limit,
+        **({"untrimmed_text": segment.untrimmed_text} if segment.untrimmed_text is not None else {}),
+        **({"words": [_word_json(w) for w in segment.words]} if segment.words else {}),
+    }
 
 
-def to_txt(transcript: Transcript) -> str:
-    text = transcript.text
-    return text + "\n" if text else ""
+def _word_json(word: Word) -> dict[str, Any]:
+    timed: dict[str, Any] = {"start": round(word.start, 3), "end": round(word.end, 3), "text": word.text}
+    return timed if word.speaker is None else {**timed, "speaker": word.speaker}
 
 
-_RENDER = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}
+def speaker_turns(transcript: Transcript) -> list[tuple[int | None, float, str]]:
+    """(speaker, start, text) of each run of segments by one speaker: the transcript as turns."""
+    turns: list[tuple[int | None, float, list[str]]] = []
+    for segment in transcript.segments:
+        if not segment.text.strip():
+            continue
+        if turns and turns[-1][0] == segment.speaker:
+            turns[-1][2].append(segment.text)
+        else:
+            turns.append((segment.speaker, segment.start, [segment.text]))
+    return [(speaker, start, join_texts(texts)) for speaker, start, texts in turns]
 
 
-def export(transcript: Transcript, fmt: Format) -> str:
-    """The transcript in `fmt` (see `FORMATS` for each one's MIME type and file extension)."""
+def to_txt(transcript: Transcript, names: Names | None = None) -> str:
+    """The text; with speakers, one "Speaker 1: ..." paragraph per turn."""
+    if not transcript.speakers:
+        text = transcript.text
+        return text + "\n" if text else ""
+    paragraphs = [
+        f"{speaker_name(s, names) if s else '?'}: {text}" for s, _, text in speaker_turns(transcript)
+    ]
+    return "\n\n".join(paragraphs) + "\n" if paragraphs else ""
+
+
+_RENDER: dict[str, Callable[[Transcript, Names | None], str]] = {
+    "txt": to_txt,
+    "srt": to_srt,
+    "vtt": to_vtt,
+    "json": to_json,
+}
+
+
+def export(transcript: Transcript, fmt: Format, names: Names | None = None) -> str:
+    """The transcript in `fmt` (see `FORMATS` for each one's MIME type and file extension); `names` are
+    what the user called the speakers (label -> name), "Speaker <label>" for the others."""
     if fmt not in _RENDER:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMAT_NAMES)}")
-    return _RENDER[fmt](transcript)
+    return _RENDER[fmt](transcript, names)

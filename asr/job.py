@@ -31,12 +31,13 @@ from asr.transcript import Segment, Transcript
 from cleanup.workspace import JobWorkspace, job_workspace
 from privacy.logs import register_sensitive, unregister_sensitive
 
-if TYPE_CHECKING:  # brings torch, which the page must not wait for
+if TYPE_CHECKING:  # bring torch, which the page must not wait for
     from asr.align import Aligner
+    from asr.diarize import SpeakerModel
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["decoding", "recognising", "aligning", "cleaning"]
+Stage = Literal["decoding", "diarizing", "recognising", "aligning", "cleaning"]
 
 
 @dataclass(frozen=True)
@@ -167,11 +168,13 @@ def run_job(
     on_event: Callable[[JobEvent], None] | None = None,
     session_id: str | None = None,
     aligner: Aligner | None = None,
+    speaker_model: SpeakerModel | None = None,
 ) -> JobOutcome:
     """Run one job; nothing but Streamlit's control flow (and SystemExit) escapes as an exception.
 
     `names` are what the user calls the file (its name, path, stem): redacted from logs like its text.
-    With `options.word_timestamps` and an `aligner`, words are timed before the WAV is removed.
+    With `options.word_timestamps` and an `aligner`, words are timed before the WAV is removed; with
+    `options.identify_speakers` and a `speaker_model`, speakers are found first and chunks cut at their turns.
     """
     notify = on_event or (lambda event: None)
     if settings.batch_size and not options.batch_size:
@@ -180,7 +183,8 @@ def run_job(
     result: Transcript | Notice | None  # None: cancelled
     with _redacting(names) as redaction, job_workspace(session_id=session_id) as workspace:
         try:
-            result = _run(source, backend, settings, options, aligner, workspace, redaction, notify, warnings)
+            models = _Models(backend, aligner, speaker_model)
+            result = _run(source, models, settings, options, workspace, redaction, notify, warnings)
         except UserFacingError as exc:
             log.info("Job ended: %s", exc.code)
             result = Notice(exc.code, dict(exc.params))
@@ -202,12 +206,18 @@ def run_job(
     return Failed(result, tuple(warnings), cleanup)
 
 
+@dataclass(frozen=True)
+class _Models:
+    backend: Backend
+    aligner: Aligner | None
+    speaker_model: SpeakerModel | None
+
+
 def _run(
     source: bytes | Path,
-    backend: Backend,
+    models: _Models,
     settings: Settings,
     options: TranscribeOptions,
-    aligner: Aligner | None,
     workspace: JobWorkspace,
     redaction: _Redaction,
     notify: Callable[[JobEvent], None],
@@ -220,17 +230,31 @@ def _run(
     decode_s = time.perf_counter() - started
     if audio.truncated:
         warnings.append(Notice("truncated_warning"))
+    if audio.is_silent:
+        raise UserFacingError("no_speech")
+    diarization = None
+    if options.identify_speakers and models.speaker_model is not None:
+        notify(JobEvent("diarizing"))
+        diarization = models.speaker_model.diarize(workspace.wav_path, audio.duration_s, options.speakers)
+        if options.speakers and diarization.speakers < options.speakers:
+            found = {"requested": options.speakers, "found": diarization.speakers}
+            warnings.append(Notice("speakers_fewer", found))
     notify(JobEvent("recognising"))
 
     def on_progress(step: Progress) -> None:
         redaction.add(step.segments)
         notify(JobEvent("recognising", step))
 
-    transcript = transcribe(backend, audio, options, on_progress)
+    changes = diarization.changes() if diarization else ()
+    transcript = transcribe(models.backend, audio, options, on_progress, changes)
     transcript = replace(transcript, timings=replace(transcript.timings, decode_s=decode_s))
-    if options.word_timestamps and aligner is not None:
+    if options.word_timestamps and models.aligner is not None:
         from asr.align import align_transcript  # torch is loaded by now: the aligner runs on it
 
         notify(JobEvent("aligning"))
-        transcript = align_transcript(aligner, workspace.wav_path, transcript)
+        transcript = align_transcript(models.aligner, workspace.wav_path, transcript)
+    if diarization is not None:
+        from asr.diarize import attribute
+
+        transcript = attribute(transcript, diarization)
     return transcript

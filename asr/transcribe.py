@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from asr.audio import DecodedAudio, load_pcm
@@ -44,6 +44,8 @@ class TranscribeOptions:
     chunk_max_s: float = 28.0
     tokens_per_second: float = TOKENS_PER_SECOND
     word_timestamps: bool = False  # time each word with the forced aligner (the caller loads it)
+    identify_speakers: bool = False  # diarize first (the caller loads the speaker model)
+    speakers: int | None = None  # with identify_speakers: the exact count the user knows; None = estimate
 
     def anyway(self, language: str | None) -> TranscribeOptions:
         """ "Transcribe anyway" after a refusal: in `language`, or (None) in whatever language is heard."""
@@ -99,14 +101,17 @@ def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
 
 
 def stream_transcription(
-    backend: Backend, audio: DecodedAudio, options: TranscribeOptions
+    backend: Backend, audio: DecodedAudio, options: TranscribeOptions, changes: Sequence[float] = ()
 ) -> Iterator[Progress]:
     """Yield progress after each batch; the last one holds every segment.
 
+    `changes` are times where the speaker changes: chunks are cut there (`asr.chunking.plan_chunks`).
     Raises `UserFacingError("no_speech")` for silence and the language refusal for a rejected language.
     """
     started = time.perf_counter()
-    chunks = plan_chunks(audio.wav_path, audio.duration_s, options.chunk_target_s, options.chunk_max_s)
+    chunks = plan_chunks(
+        audio.wav_path, audio.duration_s, options.chunk_target_s, options.chunk_max_s, changes=changes
+    )
     speech = [c for c in chunks if not c.silent]
     if audio.is_silent or not speech:
         raise UserFacingError("no_speech")
@@ -157,10 +162,11 @@ def transcribe(
     audio: DecodedAudio,
     options: TranscribeOptions,
     on_progress: Callable[[Progress], None] | None = None,
+    changes: Sequence[float] = (),
 ) -> Transcript:
     """The whole recording as a `Transcript`, reporting each step of `stream_transcription` on the way."""
     last: Progress | None = None
-    for step in stream_transcription(backend, audio, options):
+    for step in stream_transcription(backend, audio, options, changes):
         if on_progress is not None:
             on_progress(step)
         last = step

@@ -24,6 +24,7 @@ class Word:
     start: float
     end: float
     text: str
+    speaker: int | None = None  # with speakers identified: who said it, by overlap with the turns
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Segment:
     untrimmed_text: str | None = None  # what the model said before a runaway repeat was cut (asr.repetition)
     hit_token_limit: bool = False  # generation stopped at the chunk's token budget: the text may end early
     words: tuple[Word, ...] = ()
+    speaker: int | None = None  # with speakers identified: 1, 2, ... (numbered by speaking time)
 
     @property
     def repetition_trimmed(self) -> bool:
@@ -54,9 +56,18 @@ class Timings:
     verdict_s: float = 0.0
     decode_s: float | None = None
     align_s: float | None = None
+    diarize_s: float | None = None
 
     def as_dict(self) -> dict[str, float]:
         return {name: seconds for name, seconds in asdict(self).items() if seconds is not None}
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """One voice the diarization found: its number and how long it spoke."""
+
+    label: int
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,7 @@ class Transcript:
     timings: Timings
     language_check: LanguageCheck = "passed"
     forced_language: str | None = None
+    speakers: tuple[Speaker, ...] = ()  # empty unless speakers were identified
 
     @property
     def text(self) -> str:

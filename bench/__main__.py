@@ -1,4 +1,4 @@
-"""`python -m bench [run|profile|langid|startup] [flags]`; see bench/README.md."""
+"""`python -m bench [run|profile|langid|startup|diarize] [flags]`; see bench/README.md."""
 
 from __future__ import annotations
 
@@ -57,10 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     startup = sub.add_parser("startup", help="start command -> page usable, and the background model load")
     startup.add_argument("--repeats", type=int, default=3)
     startup.add_argument("--quick", action="store_true", help="tiny checkpoint, for a smoke test")
+    diarize = sub.add_parser("diarize", help="speaker error rates on real voices, and the stage's cost")
+    diarize.add_argument("--no-cost", action="store_true", help="skip the 10-minute transcription run")
     child = sub.add_parser("child")  # internal: one measurement in a fresh process
     child.add_argument("spec")
     child.add_argument("out")
-    for command in (run, profile, langid, startup):
+    for command in (run, profile, langid, startup, diarize):
         command.add_argument("--cache", type=Path, default=None, help="where inputs and checkpoints live")
     return parser
 
@@ -146,6 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.langid import langid_main
 
         langid_main(args)
+    elif args.command == "diarize":
+        from bench.diarize import main as diarize_main
+
+        diarize_main(assets.cache_dir(args.cache), with_cost=not args.no_cost)
     elif args.command == "startup":
         from bench.startup import startup_main
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,8 @@ import pytest
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
 from tests.test_privacy import (
+    FILE_CALLS,
+    NETWORK_CALLS,
     REPO,
     START_COMMANDS,
     STRACE,
@@ -66,6 +69,11 @@ def require_browser_tools() -> None:
 # --- the server ------------------------------------------------------------------------------------------
 
 
+_FILE_CALL = re.compile(
+    r"\b(?P<call>openat|creat|mkdir|renameat2|renameat|rename)\((?P<args>.*)\) = (?P<result>-?\d+)"
+)
+
+
 @dataclass
 class AppServer(Server):
     """`python -m privacy --server.port N` under `strace -f`, its stdout+stderr captured in `log`."""
@@ -93,6 +101,21 @@ class AppServer(Server):
     def non_loopback(self) -> list[tuple[str, int]]:
         """Destinations of the server's connect/sendto/sendmsg calls that leave the machine (or are DNS)."""
         return outbound(self.trace)
+
+    def written_paths(self) -> list[str]:
+        """Every path the server created, renamed to, or opened for writing (a `trace_files` start only)."""
+        found = []
+        for line in self.trace.read_text().splitlines():
+            match = _FILE_CALL.search(line)
+            if match is None or int(match["result"]) < 0:
+                continue
+            names = re.findall(r'"((?:[^"\\]|\\.)*)"', match["args"])
+            if not names:
+                continue
+            if match["call"] == "openat" and not re.search(r"O_WRONLY|O_RDWR|O_CREAT", match["args"]):
+                continue
+            found.append(names[-1] if match["call"].startswith("rename") else names[0])
+        return found
 
     def traced_calls(self) -> int:
         """Lines strace wrote: the trace was live (the server answers the browser with sendto/sendmsg)."""
@@ -129,9 +152,11 @@ def start_app(
     name: str = "server",
     env: dict[str, str] | None = None,
     command: str = "launcher",
+    trace_files: bool = False,
 ) -> AppServer:
     """Start the app as a user does (`command`: a key of START_COMMANDS), plus the env a test needs; wait
-    until it is healthy. The launcher runs from a foreign folder, the seed's command from the project's."""
+    until it is healthy. The launcher runs from a foreign folder, the seed's command from the project's.
+    `trace_files` also records the files it writes (`AppServer.written_paths`)."""
     tmp.mkdir(parents=True, exist_ok=True)
     home = tmp / f"{name}_home"
     home.mkdir(exist_ok=True)
@@ -147,7 +172,9 @@ def start_app(
         "PRIVACY_GUARD_REPORT": str(report),
         **(env or {}),
     }
-    cmd = strace_cmd(trace, sys.executable, *START_COMMANDS[command], "--server.port", str(port), *args)
+    calls = f"{NETWORK_CALLS},{FILE_CALLS}" if trace_files else NETWORK_CALLS
+    server_cmd = [sys.executable, *START_COMMANDS[command], "--server.port", str(port), *args]
+    cmd = strace_cmd(trace, *server_cmd, calls=calls)
     cwd = tmp if command == "launcher" else REPO
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=sink, stderr=subprocess.STDOUT)

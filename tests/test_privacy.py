@@ -49,14 +49,19 @@ def outbound(trace: Path) -> list[tuple[str, int]]:
     return found
 
 
-def strace_cmd(log: Path, *cmd: str) -> list[str]:
+NETWORK_CALLS = "connect,sendto,sendmsg"
+#: With these too, the trace also shows every file the process creates or opens for writing.
+FILE_CALLS = "openat,creat,mkdir,rename,renameat,renameat2"
+
+
+def strace_cmd(log: Path, *cmd: str, calls: str = NETWORK_CALLS) -> list[str]:
     assert STRACE is not None
     return [
         STRACE,
         "-f",
         "-qq",
         "-e",
-        "trace=connect,sendto,sendmsg",
+        f"trace={calls}",
         "-e",
         "signal=none",
         "-o",

