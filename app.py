@@ -26,7 +26,7 @@ from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Tr
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.settings import Settings, SettingsError, load_settings
-from asr.transcribe import Progress, TranscribeOptions
+from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from asr.transcript import Transcript
 from cleanup import release_session
 from privacy.process import secure_process
@@ -38,7 +38,6 @@ if TYPE_CHECKING:  # torch: imported by the loader thread, never by the page's f
     from asr.backend import Backend
     from asr.diarize import SpeakerModel
 
-MAX_SPEAKERS = 8
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"
 

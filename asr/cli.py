@@ -30,7 +30,7 @@ from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.loading import plan_device
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.settings import VARIABLES, Settings, SettingsError, load_settings
-from asr.transcribe import TranscribeOptions
+from asr.transcribe import MAX_SPEAKERS, TranscribeOptions
 from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
 from privacy import guard
@@ -112,9 +112,6 @@ def _accepted(value: str) -> frozenset[str] | None:
     if not names:
         raise argparse.ArgumentTypeError("--accept needs at least one language")
     return frozenset(_language_name(name) for name in names)
-
-
-MAX_SPEAKERS = 8
 
 
 def _speakers(value: str) -> int | None:

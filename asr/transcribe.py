@@ -32,6 +32,10 @@ TOKENS_PER_SECOND = 10.0
 TAG_TOKENS = 16
 
 
+#: The most speakers a user may ask for (page and CLI).
+MAX_SPEAKERS = 8
+
+
 @dataclass(frozen=True)
 class TranscribeOptions:
     """What the user chose; defaults are the app's."""

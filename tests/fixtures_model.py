@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from bench.checkpoints import build_aligner_checkpoint, build_checkpoint
 
-__all__ = ["random_checkpoint", "english_checkpoint", "japanese_checkpoint", "aligner_checkpoint"]
+if TYPE_CHECKING:
+    from asr.engine import AsrEngine
+
+__all__ = [
+    "random_checkpoint",
+    "english_checkpoint",
+    "japanese_checkpoint",
+    "aligner_checkpoint",
+    "english_engine",
+]
 
 SAYS_ENGLISH = "language English<asr_text>hello world"
 SAYS_JAPANESE = "language Japanese<asr_text>hello world"
@@ -36,3 +46,11 @@ def japanese_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def aligner_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A forced aligner of the real architecture with random weights: real plumbing, meaningless times."""
     return build_aligner_checkpoint(tmp_path_factory.mktemp("aligner"))
+
+
+@pytest.fixture(scope="module")
+def english_engine(english_checkpoint: Path) -> AsrEngine:
+    """The engine on `english_checkpoint`, loaded once per test module."""
+    from asr.engine import AsrEngine
+
+    return AsrEngine.load(str(english_checkpoint))

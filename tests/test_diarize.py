@@ -21,7 +21,6 @@ import asr.background
 import asr.cli as cli_module
 from asr.chunking import plan_chunks
 from asr.diarize import Diarization, SpeakerTurn, attribute
-from asr.engine import AsrEngine
 from asr.errors import UserFacingError
 from asr.export import export
 from asr.i18n import t
@@ -37,11 +36,6 @@ from tests.test_cli import stub_process_hooks
 
 SPEAKERS = TranscribeOptions(identify_speakers=True)
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
-@pytest.fixture(scope="module")
-def english_engine(english_checkpoint: Path) -> AsrEngine:
-    return AsrEngine.load(str(english_checkpoint))
 
 
 def _voices_to_speakers(conversation: Conversation, diarization: Diarization) -> list[int | None]:

@@ -27,11 +27,6 @@ SETTINGS = Settings()
 
 
 @pytest.fixture(scope="module")
-def english_engine(english_checkpoint: Path) -> AsrEngine:
-    return AsrEngine.load(str(english_checkpoint))
-
-
-@pytest.fixture(scope="module")
 def japanese_engine(japanese_checkpoint: Path) -> AsrEngine:
     return AsrEngine.load(str(japanese_checkpoint))
 
