@@ -8,26 +8,30 @@ before the first request whether it was started with `python -m privacy` or `str
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import streamlit as st
 
 from asr.background import BackgroundLoad, load_backend, load_speaker_model
 from asr.errors import UserFacingError
-from asr.export import FORMAT_NAMES, FORMATS, export, speaker_turns
+from asr.export import FORMAT_NAMES, FORMATS, export, export_file
 from asr.i18n import Lang, settings_error, t, verdict_label
 from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
+from asr.review import Match, ReviewSegment, ReviewWord, apply_edits, find_segments, review_segments
 from asr.settings import Settings, SettingsError, load_settings
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
-from asr.transcript import Transcript
+from asr.transcript import Transcript, clock
 from cleanup import release_session
 from privacy.process import secure_process
 from privacy.selfcheck import self_check
@@ -49,6 +53,7 @@ class Card:
     name: str
     outcome: JobOutcome
     seconds: float
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # keys its widgets: edits, find, player
 
 
 def settings_or_error() -> Settings | SettingsError:
@@ -255,6 +260,7 @@ def run_one(
             session_id=session_id(),
             aligner=models.aligner,
             speaker_model=speaker_model,
+            playback=True,
         )
         card = Card(name, outcome, time.perf_counter() - started)
         if isinstance(outcome, Failed):
@@ -278,7 +284,7 @@ def _notices(notices: tuple[Notice, ...], lang: Lang) -> None:
         st.warning(t(notice.code, lang, **notice.params))
 
 
-def show_card(index: int, card: Card, lang: Lang) -> None:
+def show_card(index: int, card: Card, lang: Lang, threshold: float) -> None:
     outcome = card.outcome
     with st.container(border=True):
         st.markdown(f"**{plain(card.name)}**")
@@ -293,7 +299,7 @@ def show_card(index: int, card: Card, lang: Lang) -> None:
                 override_controls(index, lang)
         else:
             _notices(outcome.notices, lang)
-            show_transcript(index, outcome, lang)
+            show_transcript(index, card, outcome, lang, threshold)
 
 
 def speaker_names(index: int, transcript: Transcript, lang: Lang) -> dict[int, str]:
@@ -311,17 +317,202 @@ def speaker_names(index: int, transcript: Transcript, lang: Lang) -> dict[int, s
     return names
 
 
-def show_turns(transcript: Transcript, names: dict[int, str]) -> None:
-    """The transcript as speaker turns: who, when, what."""
-    lines = []
-    for speaker, start, text in speaker_turns(transcript):
-        who = names.get(speaker, "?") if speaker is not None else "?"
-        minutes, seconds = divmod(int(start), 60)
-        lines.append(f"**{plain(who)}** :gray[{minutes:02d}:{seconds:02d}]  \n{plain(text)}")
-    st.markdown("\n\n".join(lines))
+# The page's one script (no transcript in it): a click on a time seeks the card's player there and plays,
+# and while it plays the segment (and, with word timestamps, the word) under the playhead is lit. Installed
+# once per browser tab; it finds players and lists by their keys, so it survives every rerun.
+_REVIEW_SCRIPT = """<script>
+(() => {
+  if (window.__asrReview) return;
+  window.__asrReview = true;
+  const player = (root) => document.querySelector(".st-key-" + root.dataset.player + " audio");
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-seek]");
+    const root = button && button.closest("[data-player]");
+    const audio = root && player(root);
+    if (!audio) return;
+    audio.currentTime = Number(button.dataset.seek);
+    audio.play().catch(() => {});
+  });
+  const at = (items, time) => {  // the last item starting at or before `time`, if `time` is inside it
+    let low = 0, high = items.length - 1, found = null;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      if (items[mid].start <= time) { found = items[mid]; low = mid + 1; } else high = mid - 1;
+    }
+    return found && time < found.end ? found : null;
+  };
+  const timed = (elements) =>
+    [...elements].map((el) => ({el, start: +el.dataset.start, end: +el.dataset.end}));
+  const light = (holder, name, item) => {
+    if (holder[name] === item) return;
+    if (holder[name]) holder[name].el.classList.remove("asr-now");
+    if (item) item.el.classList.add("asr-now");
+    holder[name] = item;
+  };
+  const follow = (event) => {
+    const audio = event.target;
+    if (!(audio instanceof HTMLAudioElement)) return;
+    const holder = audio.closest("[class*='st-key-player_']");
+    const key = holder && [...holder.classList].find((c) => c.startsWith("st-key-player_"));
+    if (!key) return;
+    for (const root of document.querySelectorAll(`.asr-review[data-player="${key.slice(7)}"]`)) {
+      root.__segments = root.__segments || timed(root.querySelectorAll(".asr-seg"));
+      const now = at(root.__segments, audio.currentTime);
+      if (now && now !== root.__segment) {
+        const box = root.getBoundingClientRect(), row = now.el.getBoundingClientRect();
+        if (row.top < box.top || row.bottom > box.bottom) root.scrollTop += row.top - box.top - 8;
+      }
+      light(root, "__segment", now);
+      const words = now ? (now.words = now.words || timed(now.el.querySelectorAll(".asr-w"))) : [];
+      light(root, "__word", at(words, audio.currentTime));
+    }
+  };
+  for (const kind of ["timeupdate", "seeked"]) document.addEventListener(kind, follow, true);
+})();
+</script>"""
+
+_REVIEW_STYLE = """<style>
+.asr-review, .asr-found { max-height: 26rem; overflow-y: auto; line-height: 1.65; }
+.asr-seg { padding: .2rem .4rem; border-radius: .4rem; }
+.asr-seg.asr-now { background: rgba(255, 200, 0, .16); }
+.asr-w.asr-now { background: rgba(255, 160, 0, .45); border-radius: .2rem; }
+.asr-time { font: 12px ui-monospace, monospace; padding: 0 .35rem; margin-right: .4rem; cursor: pointer;
+  border: 1px solid rgba(128, 128, 128, .5); border-radius: .3rem; background: none; color: inherit; }
+.asr-who { font-weight: 600; margin-right: .4rem; }
+mark.asr-low { background: none; color: inherit; text-decoration: underline wavy #d33; }
+mark.asr-hit { background: rgba(255, 220, 0, .6); color: inherit; }
+</style>"""
 
 
-def show_transcript(index: int, outcome: Transcribed, lang: Lang) -> None:
+def _who(speaker: int | None, names: dict[int, str]) -> str:
+    name = names.get(speaker) if speaker is not None else None
+    return f'<span class="asr-who">{html.escape(name)}</span>' if name else ""
+
+
+def _seek(start: float) -> str:
+    return f'<button class="asr-time" data-seek="{start:.2f}">{clock(start)}</button>'
+
+
+def _word_html(word: ReviewWord, threshold: float, lang: Lang) -> str:
+    text = html.escape(word.text)
+    if word.probability is not None and word.probability < threshold:
+        percent = round(word.probability * 100)
+        text = (
+            f'<mark class="asr-low" title="{t("ui_word_probability", lang, percent=percent)}">{text}</mark>'
+        )
+    if word.start is not None and word.end is not None:
+        text = f'<span class="asr-w" data-start="{word.start:.2f}" data-end="{word.end:.2f}">{text}</span>'
+    return (" " if word.space_before else "") + text
+
+
+def review_html(
+    segments: list[ReviewSegment], names: dict[int, str], threshold: float, player: str, lang: Lang
+) -> str:
+    """The timed segments as one block of escaped HTML: the script above makes its times play."""
+    rows = [
+        f'<div class="asr-seg" data-start="{s.start:.2f}" data-end="{s.end:.2f}">{_seek(s.start)}'
+        f"{_who(s.speaker, names)}{''.join(_word_html(w, threshold, lang) for w in s.words).lstrip()}</div>"
+        for s in segments
+    ]
+    return f'<div class="asr-review" data-player="{player}">{"".join(rows)}</div>{_REVIEW_STYLE}'
+
+
+def found_html(matches: list[Match], names: dict[int, str], player: str) -> str:
+    """The segments a search found, the found text marked, each time playing from there."""
+    rows = []
+    for match in matches:
+        parts, at = [], 0
+        for start, end in match.spans:
+            parts += [
+                html.escape(match.text[at:start]),
+                f'<mark class="asr-hit">{html.escape(match.text[start:end])}</mark>',
+            ]
+            at = end
+        parts.append(html.escape(match.text[at:]))
+        rows.append(
+            f'<div class="asr-seg">{_seek(match.start)}{_who(match.speaker, names)}{"".join(parts)}</div>'
+        )
+    return f'<div class="asr-found" data-player="{player}">{"".join(rows)}</div>{_REVIEW_STYLE}'
+
+
+def show_player(card: Card, lang: Lang) -> str:
+    """The card's player, fed from session memory by the app's own media endpoint; returns its key."""
+    key = f"player_{card.id}"
+    playback = card.outcome.playback if isinstance(card.outcome, Transcribed) else None
+    with st.container(key=key):
+        if playback is None:
+            st.caption(t("ui_no_player", lang))
+        else:
+            st.audio(playback.data, format=playback.mime)
+    return key
+
+
+def show_find(card: Card, transcript: Transcript, names: dict[int, str], player: str, lang: Lang) -> None:
+    query = st.text_input(
+        t("ui_find", lang), key=f"find_{card.id}", placeholder=t("ui_find_placeholder", lang)
+    ).strip()
+    if not query:
+        return
+    matches = find_segments(transcript, query)
+    if not matches:
+        st.caption(t("ui_not_found", lang, query=plain(query)))
+        return
+    st.caption(t("ui_found", lang, count=len(matches), query=plain(query)))
+    st.html(found_html(matches, names, player))
+
+
+def edit_segments(card: Card, transcript: Transcript, names: dict[int, str], lang: Lang) -> Transcript:
+    """The segments as an editable table (text, and the speaker when identified); returns the corrected
+    transcript. The edits live in this session's widget state only; "reset" starts a fresh table."""
+    version_key = f"edit_version_{card.id}"
+    version = st.session_state.get(version_key, 0)
+    order = [i for i, s in enumerate(transcript.segments) if s.text.strip()]
+    if not order:
+        return transcript
+    segments = [transcript.segments[i] for i in order]
+    columns: dict[str, list[object]] = {
+        "time": [clock(s.start) for s in segments],
+        "text": [s.text for s in segments],
+    }
+    config: dict[str, Any] = {
+        "time": st.column_config.TextColumn(t("ui_col_time", lang), disabled=True, width="small"),
+        "text": st.column_config.TextColumn(t("ui_col_text", lang), width="large"),
+    }
+    if transcript.speakers:
+        columns = {"time": columns["time"], "speaker": [s.speaker for s in segments], "text": columns["text"]}
+        config["speaker"] = st.column_config.SelectboxColumn(
+            t("ui_col_speaker", lang),
+            options=[s.label for s in transcript.speakers],
+            format_func=lambda label: names.get(int(label), str(label)),
+            width="small",
+            required=True,
+        )
+    edited = st.data_editor(
+        pd.DataFrame(columns),
+        column_config=config,
+        hide_index=True,
+        num_rows="fixed",
+        key=f"edits_{card.id}_{version}",
+        width="stretch",
+    )
+    texts = {i: str(text) for i, text in zip(order, edited["text"], strict=True)}
+    speakers = (
+        {i: int(label) for i, label in zip(order, edited["speaker"], strict=True)}
+        if transcript.speakers
+        else {}
+    )
+    corrected = apply_edits(transcript, texts, speakers)
+    changed = sum(1 for a, b in zip(transcript.segments, corrected.segments, strict=True) if a != b)
+    if changed:
+        left, right = st.columns([3, 2])
+        left.caption(t("ui_edits_count", lang, count=changed))
+        if right.button(t("ui_reset_edits", lang), key=f"reset_{card.id}"):
+            st.session_state[version_key] = version + 1
+            st.rerun()
+    return corrected
+
+
+def show_transcript(index: int, card: Card, outcome: Transcribed, lang: Lang, threshold: float) -> None:
     transcript = outcome.transcript
     if transcript.forced_language:
         st.markdown(f"**{plain(t('ui_forced', lang, name=transcript.forced_language))}**")
@@ -329,21 +520,35 @@ def show_transcript(index: int, outcome: Transcribed, lang: Lang) -> None:
         seconds = t("ui_langid_time", lang, seconds=transcript.verdict.seconds)
         st.markdown(f"**{plain(verdict_label(transcript.verdict, lang))}** :gray[· {plain(seconds)}]")
     names = speaker_names(index, transcript, lang)
-    if names:
-        show_turns(transcript, names)
+    player = show_player(card, lang)
+    find_box = st.container()
+    segments_tab, edit_tab = st.tabs([t("ui_tab_segments", lang), t("ui_tab_edit", lang)])
+    with edit_tab:
+        transcript = edit_segments(card, transcript, names, lang)
+    with find_box:
+        show_find(card, transcript, names, player, lang)
+    with segments_tab:
+        segments = review_segments(transcript)
+        low = sum(
+            1 for s in segments for w in s.words if w.probability is not None and w.probability < threshold
+        )
+        if low:
+            st.caption(t("ui_low_marked", lang, count=low))
+        st.html(review_html(segments, names, threshold, player, lang))
     text = export(transcript, "txt", names).rstrip("\n")
-    # the names are part of the key: a renamed speaker redraws the box with the new text
-    key = f"text_{index}_{abs(hash(tuple(sorted(names.items()))))}"
+    # the names and edits are part of the key: a renamed speaker or a correction redraws the box
+    key = f"text_{index}_{abs(hash((tuple(sorted(names.items())), text)))}"
     st.text_area(t("ui_transcript", lang), text, height=200, key=key)
     copy_button(text, lang)
     for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
         info = FORMATS[fmt]
         column.download_button(
             t("ui_download", lang, ext=info.extension),
-            data=export(transcript, fmt, names).encode("utf-8"),
+            data=partial(export_file, transcript, fmt, names, card.name),
             file_name=f"transcript.{info.extension}",
             mime=info.mime,
             key=f"dl_{fmt}_{index}",
+            on_click="ignore",
         )
 
 
@@ -369,6 +574,15 @@ def main() -> None:
         st.error(settings_error(settings, lang))
         return
     options = sidebar_options(lang)
+    threshold = st.sidebar.slider(
+        t("ui_low_confidence", lang),
+        0.0,
+        1.0,
+        value=settings.low_confidence,
+        step=0.05,
+        help=t("ui_low_confidence_help", lang),
+        key="low_confidence",
+    )
     loader = backend_loader(settings)
     speakers = speaker_loader() if options.identify_speakers else None
     privacy_panel(lang)
@@ -438,8 +652,11 @@ def main() -> None:
         state["jobs_running"] = False
         st.rerun()
 
-    for index, card in enumerate(state.get("cards", [])):
-        show_card(index, card, lang)
+    cards = state.get("cards", [])
+    if cards:
+        st.html(_REVIEW_SCRIPT, unsafe_allow_javascript=True)
+    for index, card in enumerate(cards):
+        show_card(index, card, lang, threshold)
 
 
 if __name__ == "__main__":  # each browser session's run of the page

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
+from asr.transcript import Piece
+
 
 @dataclass(frozen=True)
 class ChunkOutput:
@@ -24,6 +26,7 @@ class ChunkOutput:
     raw: str  # decoded generation, special tokens removed
     language_prob: float | None  # product of the language-name tokens' probabilities; None if forced
     tokens: int  # generated tokens
+    pieces: tuple[Piece, ...] = ()  # `text` with each token's probability; empty if the backend has none
 
 
 @dataclass(frozen=True)

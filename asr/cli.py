@@ -23,7 +23,7 @@ from asr.align import Aligner
 from asr.backend import Backend
 from asr.background import load_backend, load_speaker_model
 from asr.errors import UserFacingError
-from asr.export import FORMAT_NAMES, FORMATS, Format, export
+from asr.export import FORMAT_NAMES, FORMATS, Format, export_file
 from asr.i18n import Lang, settings_error, t
 from asr.job import Cancelled, Failed, JobEvent, Notice, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
@@ -144,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=FORMAT_NAMES,
         default="txt",
         help="txt: plain text; srt / vtt: subtitles (cues of at most 2 lines x 42 columns and 7 s); "
-        "json: language verdict, segments with times, text and timings (default: txt)",
+        "json: language verdict, segments with times, text, each segment's and token's probability and "
+        "timings; docx: a Word document, one paragraph per speaker turn with its time, needs --out or a "
+        "redirected stdout (default: txt)",
     )
     command.add_argument(
         "--language",
@@ -239,11 +241,11 @@ class Reporter:
             self.step(index, t(notice.code, self.lang, **notice.params))
 
 
-def _write_private(target: Path, text: str) -> None:
+def _write_private(target: Path, data: bytes) -> None:
     """Owner-only from the first byte: a transcript is as private as the recording."""
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
 
 
 def _load_or_explain(load: Callable[[], T], reporter: Reporter, default_id: str) -> T | None:
@@ -303,15 +305,15 @@ class Batch:
         transcript = outcome.transcript
         lang = self.reporter.lang
         names = {s.label: t("ui_speaker_default", lang, label=s.label) for s in transcript.speakers}
-        if not self._deliver(index, source, export(transcript, self.fmt, names)):
+        if not self._deliver(index, source, export_file(transcript, self.fmt, names, title=source.name)):
             self.reporter.failed(index, Notice("cli_write_failed"))
             return False
         self.reporter.step(index, t("ui_done", self.reporter.lang, seconds=time.perf_counter() - started))
         return True
 
-    def _deliver(self, index: int, source: Path, text: str) -> bool:
+    def _deliver(self, index: int, source: Path, data: bytes) -> bool:
         if self.out is None:
-            sys.stdout.buffer.write(text.encode("utf-8"))
+            sys.stdout.buffer.write(data)
             sys.stdout.buffer.flush()
             return True
         extension = FORMATS[self.fmt].extension
@@ -320,7 +322,7 @@ class Batch:
             target = self.out / f"{source.stem}-{index}.{extension}"
         try:
             self.out.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _write_private(target, text)
+            _write_private(target, data)
         except OSError:
             return False
         self.written.add(target)
@@ -328,6 +330,9 @@ class Batch:
 
 
 def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    if args.format == "docx" and args.out is None and sys.stdout.isatty():
+        reporter.say(t("cli_docx_needs_out", reporter.lang))  # a binary file would garble the terminal
+        return 2
     sweep_orphans()
     install_exit_handlers()
     # The guard records from the start and the Hugging Face stack is told it is offline; the lock that

@@ -1,6 +1,6 @@
-"""A `Transcript` as TXT, SRT, WebVTT or JSON text, built in memory.
+"""A `Transcript` as TXT, SRT, WebVTT or JSON text, or a Word document (`asr.word_doc`), built in memory.
 
-Nothing here touches the disk: the UI hands the string to a download button and the CLI writes it where the
+Nothing here touches the disk: the UI hands the bytes to a download button and the CLI writes it where the
 user asked, so this module can never leave a stray copy of a private transcript behind.
 
 Subtitle layout (SRT and VTT share it):
@@ -21,7 +21,9 @@ Subtitle layout (SRT and VTT share it):
   whole milliseconds, monotonic and never overlapping.
 
 JSON gives each segment a `words` list (start, end, text) only when it has word timestamps, and the model's
-own text before a runaway repeat was cut (`untrimmed_text`) only when one was.
+own text before a runaway repeat was cut (`untrimmed_text`) only when one was. A segment the model wrote
+(not one the user edited) carries its `probability` (`asr.confidence.segment_probability`) and `tokens`:
+the pieces of its text with the probability `generate` gave each.
 """
 
 from __future__ import annotations
@@ -29,14 +31,17 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
-from asr.transcript import Segment, Transcript, Word, join_texts
+from asr.confidence import segment_probability
+from asr.transcript import Names, Piece, Segment, Transcript, Word, speaker_name, speaker_turns
+from asr.word_doc import to_docx
 
-Format = Literal["txt", "srt", "vtt", "json"]
-FORMAT_NAMES: tuple[str, ...] = get_args(Format)
+TextFormat = Literal["txt", "srt", "vtt", "json"]
+Format = TextFormat | Literal["docx"]
+FORMAT_NAMES: tuple[Format, ...] = (*get_args(TextFormat), "docx")
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ FORMATS: dict[str, FormatInfo] = {
     "srt": FormatInfo("application/x-subrip; charset=utf-8", "srt"),
     "vtt": FormatInfo("text/vtt; charset=utf-8", "vtt"),
     "json": FormatInfo("application/json", "json"),
+    "docx": FormatInfo("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
 }
 
 LINE_COLUMNS = 42
@@ -78,7 +84,7 @@ def _width(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class _Unit:
+class Unit:
     """Text never split across lines: a Latin word or one CJK character, with the punctuation around it.
 
     `start_ms`/`end_ms` are set only when the segment has word timestamps.
@@ -98,12 +104,12 @@ class _Unit:
         return self.text[-1] in _CLAUSE_END
 
 
-def _line_width(units: list[_Unit]) -> int:
+def _line_width(units: list[Unit]) -> int:
     """Columns of `units` on one line: their widths plus the spaces between Latin words."""
     return sum(u.width for u in units) + sum(1 for u in units[1:] if u.space_before)
 
 
-def _spoken(units: list[_Unit]) -> int:
+def _spoken(units: list[Unit]) -> int:
     """How long `units` take to say, in columns (spaces are not spoken)."""
     return sum(u.width for u in units)
 
@@ -123,20 +129,20 @@ def _joins(previous: str, char: str) -> bool:
     return all(_char_width(c) < 2 for c in previous)  # Latin letters continue a Latin word ("3.5", "e.g.")
 
 
-def _hard_split(text: str, space_before: bool) -> list[_Unit]:
+def _hard_split(text: str, space_before: bool) -> list[Unit]:
     """A unit wider than a line (a long URL) is cut between characters; nothing else can fit it."""
-    units: list[_Unit] = []
+    units: list[Unit] = []
     piece = ""
     for char in text:
         if piece and _width(piece + char) > LINE_COLUMNS:
-            units.append(_Unit(piece, space_before if not units else False))
+            units.append(Unit(piece, space_before if not units else False))
             piece = ""
         piece += char
-    units.append(_Unit(piece, space_before if not units else False))
+    units.append(Unit(piece, space_before if not units else False))
     return units
 
 
-def _units(text: str) -> list[_Unit]:
+def split_units(text: str) -> list[Unit]:
     """Split one segment's text at every point where a line may break."""
     pieces: list[tuple[str, bool]] = []
     space = False
@@ -160,7 +166,7 @@ def _aligned_chars(text: str) -> str:
     return "".join(char for char in text if char == "'" or unicodedata.category(char)[0] in "LN")
 
 
-def _timed(units: list[_Unit], words: tuple[Word, ...]) -> list[_Unit] | None:
+def time_units(units: list[Unit], words: tuple[Word, ...]) -> list[Unit] | None:
     """`units` with the times of the words they hold, or None when the words do not spell the same text.
 
     Units and words split the text differently ("3.5%" is one unit and the word "35"; a URL cut to fit a
@@ -172,7 +178,7 @@ def _timed(units: list[_Unit], words: tuple[Word, ...]) -> list[_Unit] | None:
     owner = [index for index, word in enumerate(words) for _ in _aligned_chars(word.text)]
     if "".join(_aligned_chars(u.text) for u in units) != "".join(_aligned_chars(w.text) for w in words):
         return None
-    timed: list[_Unit] = []
+    timed: list[Unit] = []
     at, previous_end = 0, words[0].start * 1000
     for unit in units:
         count = len(_aligned_chars(unit.text))
@@ -188,14 +194,14 @@ def _timed(units: list[_Unit], words: tuple[Word, ...]) -> list[_Unit] | None:
 # --- laying out cues ----------------------------------------------------------------------------------------
 
 # How much of the 7-second limit a run of units takes to say.
-_TimeShare = Callable[[list[_Unit]], float]
+_TimeShare = Callable[[list[Unit]], float]
 
 
-def _word_share(units: list[_Unit]) -> float:
+def _word_share(units: list[Unit]) -> float:
     return (units[-1].end_ms - units[0].start_ms) / MAX_CUE_MS
 
 
-def _fits(units: list[_Unit], share: _TimeShare) -> bool:
+def _fits(units: list[Unit], share: _TimeShare) -> bool:
     """True when `units` can be said within the cue's time limit and set in at most two lines.
 
     Filling the first line as far as it goes is enough to decide: a shorter first line only makes the
@@ -212,7 +218,7 @@ def _fits(units: list[_Unit], share: _TimeShare) -> bool:
     return first > 0 and _line_width(units[first:]) <= LINE_COLUMNS
 
 
-def _clause_cut(units: list[_Unit], share: _TimeShare) -> int:
+def _clause_cut(units: list[Unit], share: _TimeShare) -> int:
     """Where to end a full cue: after the last clause punctuation that leaves no stub, else after all.
 
     A cue is as full as the larger of its share of the two lines and its share of the time limit.
@@ -224,10 +230,10 @@ def _clause_cut(units: list[_Unit], share: _TimeShare) -> int:
     return len(units)
 
 
-def _pack(units: list[_Unit], share: _TimeShare) -> list[list[_Unit]]:
+def _pack(units: list[Unit], share: _TimeShare) -> list[list[Unit]]:
     """Greedily fill cues, breaking at punctuation where possible; a lone unit is a cue even if too long."""
-    cues: list[list[_Unit]] = []
-    current: list[_Unit] = []
+    cues: list[list[Unit]] = []
+    current: list[Unit] = []
     for unit in units:
         if current and not _fits(current + [unit], share):
             cut = _clause_cut(current, share)
@@ -242,11 +248,11 @@ def _pack(units: list[_Unit], share: _TimeShare) -> list[list[_Unit]]:
     return cues
 
 
-def _line_text(units: list[_Unit]) -> str:
+def _line_text(units: list[Unit]) -> str:
     return "".join((" " if u.space_before and i else "") + u.text for i, u in enumerate(units))
 
 
-def _cue_text(units: list[_Unit]) -> str:
+def _cue_text(units: list[Unit]) -> str:
     """One line if it fits, else the two-line split with the most even lines, a clause end counting extra."""
     if _line_width(units) <= LINE_COLUMNS:
         return _line_text(units)
@@ -293,10 +299,10 @@ def _segment_cues(segment: Segment) -> list[Cue]:
 
 
 def _timed_cues(segment: Segment) -> list[Cue]:
-    units = _units(segment.text)
+    units = split_units(segment.text)
     if not units:
         return []
-    timed = _timed(units, segment.words) if segment.words else None
+    timed = time_units(units, segment.words) if segment.words else None
     if timed is not None:
         groups = _pack(timed, _word_share)
         return [Cue(round(g[0].start_ms), round(g[-1].end_ms), _cue_text(g)) for g in groups]
@@ -337,14 +343,6 @@ def _timestamp(ms: int, separator: str) -> str:
     minutes, rest = divmod(rest, 60_000)
     seconds, millis = divmod(rest, 1000)
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
-
-
-Names = Mapping[int, str]
-
-
-def speaker_name(label: int, names: Names | None = None) -> str:
-    """What the user named speaker `label` ("host"), else "Speaker <label>"."""
-    return (names or {}).get(label) or f"Speaker {label}"
 
 
 def _blocks(cues: Iterable[Cue], separator: str, text: Callable[[Cue], str]) -> list[str]:
@@ -406,6 +404,7 @@ def to_json(transcript: Transcript, names: Names | None = None) -> str:
 
 
 def _segment_json(segment: Segment) -> dict[str, Any]:
+    probability = segment_probability(segment)
     return {
         "start": round(segment.start, 3),
         "end": round(segment.end, 3),
@@ -416,25 +415,18 @@ def _segment_json(segment: Segment) -> dict[str, Any]:
         "hit_token_limit": segment.hit_token_limit,
         **({"untrimmed_text": segment.untrimmed_text} if segment.untrimmed_text is not None else {}),
         **({"words": [_word_json(w) for w in segment.words]} if segment.words else {}),
+        **({"probability": round(probability, 4)} if probability is not None else {}),
+        **({"tokens": [_piece_json(p) for p in segment.pieces]} if segment.pieces else {}),
     }
+
+
+def _piece_json(piece: Piece) -> dict[str, Any]:
+    return {"text": piece.text, "probability": round(piece.probability, 4)}
 
 
 def _word_json(word: Word) -> dict[str, Any]:
     timed: dict[str, Any] = {"start": round(word.start, 3), "end": round(word.end, 3), "text": word.text}
     return timed if word.speaker is None else {**timed, "speaker": word.speaker}
-
-
-def speaker_turns(transcript: Transcript) -> list[tuple[int | None, float, str]]:
-    """(speaker, start, text) of each run of segments by one speaker: the transcript as turns."""
-    turns: list[tuple[int | None, float, list[str]]] = []
-    for segment in transcript.segments:
-        if not segment.text.strip():
-            continue
-        if turns and turns[-1][0] == segment.speaker:
-            turns[-1][2].append(segment.text)
-        else:
-            turns.append((segment.speaker, segment.start, [segment.text]))
-    return [(speaker, start, join_texts(texts)) for speaker, start, texts in turns]
 
 
 def to_txt(transcript: Transcript, names: Names | None = None) -> str:
@@ -456,9 +448,18 @@ _RENDER: dict[str, Callable[[Transcript, Names | None], str]] = {
 }
 
 
-def export(transcript: Transcript, fmt: Format, names: Names | None = None) -> str:
+def export(transcript: Transcript, fmt: TextFormat, names: Names | None = None) -> str:
     """The transcript in `fmt` (see `FORMATS` for each one's MIME type and file extension); `names` are
     what the user called the speakers (label -> name), "Speaker <label>" for the others."""
     if fmt not in _RENDER:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMAT_NAMES)}")
     return _RENDER[fmt](transcript, names)
+
+
+def export_file(
+    transcript: Transcript, fmt: Format, names: Names | None = None, title: str | None = None
+) -> bytes:
+    """What a download or an output file of `fmt` holds: UTF-8 text, or a Word document titled `title`."""
+    if fmt == "docx":
+        return to_docx(transcript, names, title)
+    return export(transcript, fmt, names).encode("utf-8")

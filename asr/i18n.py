@@ -141,6 +141,10 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "环境变量 {variable} 的值 “{value}” 无法使用：{accepts}",
         "en": "{variable}={value} cannot be used: {accepts}",
     },
+    "accepts_ASR_LOW_CONFIDENCE": {
+        "zh": "请填写 0 与 1 之间的概率，例如 0.5。",
+        "en": "give a probability between 0 and 1, e.g. 0.5.",
+    },
     "accepts_ASR_MAX_SECONDS": {
         "zh": "请填写正数秒数，例如 10800 表示 3 小时。",
         "en": "give a positive number of seconds, e.g. 10800 for 3 hours.",
@@ -228,6 +232,36 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_forced": {"zh": "指定语言：{name}", "en": "forced: {name}"},
     "ui_langid_time": {"zh": "语种判断 {seconds:.2f} 秒", "en": "language check {seconds:.2f} s"},
     "ui_transcript": {"zh": "转写结果", "en": "Transcript"},
+    "ui_player": {"zh": "录音", "en": "Recording"},
+    "ui_no_player": {
+        "zh": "无法为这段录音准备播放器（所用的 ffmpeg 不含 MP3 编码器）。",
+        "en": "No player for this recording (the ffmpeg in use has no MP3 encoder).",
+    },
+    "ui_tab_segments": {"zh": "分段（点时间即播放）", "en": "Segments (click a time to play)"},
+    "ui_tab_edit": {"zh": "校对", "en": "Edit"},
+    "ui_find": {"zh": "查找", "en": "Find"},
+    "ui_find_placeholder": {"zh": "输入要查找的词", "en": "a word or phrase"},
+    "ui_found": {"zh": "{count} 个分段包含“{query}”", "en": "{count} segment(s) contain “{query}”"},
+    "ui_not_found": {"zh": "没有分段包含“{query}”", "en": "No segment contains “{query}”"},
+    "ui_low_confidence": {
+        "zh": "标记把握较低的词（概率低于）",
+        "en": "Mark words the model was unsure of (below)",
+    },
+    "ui_low_confidence_help": {
+        "zh": "模型生成每个词时给出的概率；低于此值的词加波浪下划线，请优先核对。",
+        "en": "The probability the model gave each word as it wrote it; words below this get a wavy "
+        "underline: check those first.",
+    },
+    "ui_low_marked": {
+        "zh": "{count} 个词把握较低（波浪下划线）",
+        "en": "{count} word(s) the model was unsure of (wavy underline)",
+    },
+    "ui_word_probability": {"zh": "概率 {percent}%", "en": "probability {percent}%"},
+    "ui_col_time": {"zh": "时间", "en": "Time"},
+    "ui_col_speaker": {"zh": "说话人", "en": "Speaker"},
+    "ui_col_text": {"zh": "文本（可编辑）", "en": "Text (editable)"},
+    "ui_edits_count": {"zh": "已修改 {count} 个分段", "en": "{count} segment(s) corrected"},
+    "ui_reset_edits": {"zh": "恢复为模型原文", "en": "Reset to the machine's text"},
     "ui_copy": {"zh": "复制文本", "en": "Copy text"},
     "ui_copied": {"zh": "已复制 ✓", "en": "Copied ✓"},
     "ui_download": {"zh": "下载 .{ext}", "en": "Download .{ext}"},
@@ -245,6 +279,10 @@ TEXT: dict[str, dict[Lang, str]] = {
     "cli_read_failed": {
         "zh": "无法读取这个文件，请检查权限。",
         "en": "The file could not be read; check its permissions.",
+    },
+    "cli_docx_needs_out": {
+        "zh": "DOCX 是二进制文件：请用 --out 指定输出文件夹，或把输出重定向到文件。",
+        "en": "DOCX is a binary file: give an output folder with --out, or redirect the output to a file.",
     },
     "cli_write_failed": {
         "zh": "无法把结果写入输出文件夹，请检查该文件夹和权限。",

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from asr.audio import decode_to_wav
+from asr.audio import decode_to_wav, find_ffmpeg
 from asr.backend import Backend
 from asr.errors import UserFacingError
+from asr.playback import Playback, encode_for_playback
 from asr.settings import Settings
 from asr.transcribe import Progress, TranscribeOptions, transcribe
-from asr.transcript import Segment, Transcript
+from asr.transcript import Segment, Transcript, clock
 from cleanup.workspace import JobWorkspace, job_workspace
 from privacy.logs import register_sensitive, unregister_sensitive
 
@@ -73,6 +74,7 @@ class Transcribed:
     transcript: Transcript
     notices: tuple[Notice, ...]
     cleanup: Cleanup
+    playback: Playback | None = None  # asked for with `run_job(playback=True)`; None also when not made
     kind: Literal["transcribed"] = "transcribed"
 
 
@@ -108,19 +110,13 @@ def _store(source: bytes | Path, target: Path) -> None:
     target.chmod(0o600)
 
 
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 def _notices(transcript: Transcript, word_timestamps: bool) -> list[Notice]:
     """What the user should check in a transcript that did come out."""
     found = []
     segments = transcript.segments
     if transcript.repetition_trimmed:
         found.append(Notice("repetition_trimmed"))
-    cut = [_clock(s.end) for s in segments if s.hit_token_limit]
+    cut = [clock(s.end) for s in segments if s.hit_token_limit]
     if cut:
         found.append(Notice("token_limit", {"times": ", ".join(cut)}))
     if word_timestamps:
@@ -169,22 +165,27 @@ def run_job(
     session_id: str | None = None,
     aligner: Aligner | None = None,
     speaker_model: SpeakerModel | None = None,
+    playback: bool = False,
 ) -> JobOutcome:
     """Run one job; nothing but Streamlit's control flow (and SystemExit) escapes as an exception.
 
     `names` are what the user calls the file (its name, path, stem): redacted from logs like its text.
     With `options.word_timestamps` and an `aligner`, words are timed before the WAV is removed; with
     `options.identify_speakers` and a `speaker_model`, speakers are found first and chunks cut at their turns.
+    With `playback`, the recording is also re-encoded in memory for the review page's player.
     """
     notify = on_event or (lambda event: None)
     if settings.batch_size and not options.batch_size:
         options = replace(options, batch_size=settings.batch_size)
     warnings: list[Notice] = []
     result: Transcript | Notice | None  # None: cancelled
+    player: Playback | None = None
     with _redacting(names) as redaction, job_workspace(session_id=session_id) as workspace:
         try:
             models = _Models(backend, aligner, speaker_model)
             result = _run(source, models, settings, options, workspace, redaction, notify, warnings)
+            if playback:
+                player = _playback(workspace.wav_path, settings)
         except UserFacingError as exc:
             log.info("Job ended: %s", exc.code)
             result = Notice(exc.code, dict(exc.params))
@@ -200,10 +201,20 @@ def run_job(
     if cleanup.failed:
         warnings.append(Notice("cleanup_failed"))
     if isinstance(result, Transcript):
-        return Transcribed(result, tuple(warnings + _notices(result, options.word_timestamps)), cleanup)
+        notices = tuple(warnings + _notices(result, options.word_timestamps))
+        return Transcribed(result, notices, cleanup, player)
     if result is None:
         return Cancelled(cleanup)
     return Failed(result, tuple(warnings), cleanup)
+
+
+def _playback(wav_path: Path, settings: Settings) -> Playback | None:
+    started = time.perf_counter()
+    made = encode_for_playback(wav_path, find_ffmpeg(settings.ffmpeg))
+    if made is not None:
+        seconds = time.perf_counter() - started
+        log.info("Playback copy made in %.2f s (%d kB)", seconds, len(made.data) // 1000)
+    return made
 
 
 @dataclass(frozen=True)

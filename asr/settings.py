@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+from asr.confidence import DEFAULT_LOW_CONFIDENCE
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV
 
 Precision = Literal["float32", "bfloat16", "float16"]
@@ -38,6 +39,7 @@ class Settings:
     cpu_int8: bool = False
     cleanup_disabled: bool = False
     ffmpeg: str | None = None  # FFMPEG_BINARY; None: the pinned binary (see asr.audio.find_ffmpeg)
+    low_confidence: float = DEFAULT_LOW_CONFIDENCE
 
 
 class SettingsError(ValueError):
@@ -74,6 +76,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "FFMPEG_BINARY", "the ffmpeg of the imageio-ffmpeg wheel", "path of another ffmpeg to decode with"
     ),
+    Variable(
+        "ASR_LOW_CONFIDENCE",
+        str(DEFAULT_LOW_CONFIDENCE),
+        "words the model gave less probability than this are marked for checking (between 0 and 1)",
+    ),
 )
 
 
@@ -86,6 +93,13 @@ def _positive_seconds(value: str) -> float:
     if not 0 < seconds < float("inf"):
         raise ValueError(value)
     return seconds
+
+
+def _probability(value: str) -> float:
+    probability = float(value)
+    if not 0 < probability < 1:
+        raise ValueError(value)
+    return probability
 
 
 def _batch_size(value: str) -> int | None:
@@ -120,6 +134,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "ASR_CPU_INT8": ("cpu_int8", _switch),
     "CLEANUP_DISABLED": ("cleanup_disabled", _switch),
     "FFMPEG_BINARY": ("ffmpeg", _executable),
+    "ASR_LOW_CONFIDENCE": ("low_confidence", _probability),
 }
 
 

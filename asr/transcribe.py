@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from asr.audio import DecodedAudio, load_pcm
 from asr.backend import Backend, ChunkOutput, LanguageProbe
 from asr.chunking import Chunk, plan_chunks
+from asr.confidence import fit_pieces
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
 from asr.repetition import trim_repeats
@@ -101,6 +102,7 @@ def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
         language=output.language,
         untrimmed_text=output.text if trimmed else None,
         hit_token_limit=output.tokens >= max_new_tokens,
+        pieces=fit_pieces(output.pieces, text),
     )
 
 

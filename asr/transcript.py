@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -28,6 +28,16 @@ class Word:
 
 
 @dataclass(frozen=True)
+class Piece:
+    """A run of the model's own output and how sure it was: the probability `generate` gave the token it
+    chose (the least of them when one character took several byte tokens). The pieces of a segment spell its
+    text from the start; a segment the user edited has none."""
+
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class Segment:
     """What was said between `start` and `end` (seconds from the start of the recording).
 
@@ -42,6 +52,7 @@ class Segment:
     hit_token_limit: bool = False  # generation stopped at the chunk's token budget: the text may end early
     words: tuple[Word, ...] = ()
     speaker: int | None = None  # with speakers identified: 1, 2, ... (numbered by speaking time)
+    pieces: tuple[Piece, ...] = ()  # the model's token probabilities over `text` (asr.confidence)
 
     @property
     def repetition_trimmed(self) -> bool:
@@ -107,3 +118,31 @@ def join_texts(texts: Iterable[str]) -> str:
             out += " "
         out += piece
     return out
+
+
+def clock(seconds: float) -> str:
+    """A time as people read it on a player: "07:05", "1:02:03"."""
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+Names = Mapping[int, str]
+
+
+def speaker_name(label: int, names: Names | None = None) -> str:
+    """What the user named speaker `label` ("host"), else "Speaker <label>"."""
+    return (names or {}).get(label) or f"Speaker {label}"
+
+
+def speaker_turns(transcript: Transcript) -> list[tuple[int | None, float, str]]:
+    """(speaker, start, text) of each run of segments by one speaker: the transcript as turns."""
+    turns: list[tuple[int | None, float, list[str]]] = []
+    for segment in transcript.segments:
+        if not segment.text.strip():
+            continue
+        if turns and turns[-1][0] == segment.speaker:
+            turns[-1][2].append(segment.text)
+        else:
+            turns.append((segment.speaker, segment.start, [segment.text]))
+    return [(speaker, start, join_texts(texts)) for speaker, start, texts in turns]

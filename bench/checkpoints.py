@@ -17,6 +17,7 @@ real plumbing against a known answer without faking a transcript.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +115,8 @@ ALIGNER_CHAT_TEMPLATE = (
 )
 #: Timestamp classes of the tiny aligner: 32 bins of 80 ms reach 2.48 s (the released one has 5000).
 TINY_TIMESTAMP_BINS = 32
+#: The probability a `doubt=` word of a fixed line is said with (below the default low-confidence mark).
+DOUBTED_PROBABILITY = 0.3
 
 _CORPUS = [
     "language English<asr_text>hello world",
@@ -235,7 +238,7 @@ def _line_tokens(tokenizer: Qwen2TokenizerFast, line: str) -> list[int]:
 
 
 @torch.no_grad()
-def _make_it_say(model: Qwen3ASRForConditionalGeneration, chain: list[int]) -> None:
+def _make_it_say(model: Qwen3ASRForConditionalGeneration, chain: list[int], doubted: set[int]) -> None:
     if len(set(chain)) != len(chain):
         raise ValueError("every token of the line must be distinct")
     lm = model.model.language_model
@@ -250,9 +253,13 @@ def _make_it_say(model: Qwen3ASRForConditionalGeneration, chain: list[int]) -> N
     for slot, token in enumerate(chain):
         emb[token, slot] = 1.0
     head = model.lm_head.weight
+    # the final RMSNorm turns a one-hot direction into sqrt(hidden) along it: logit = weight * sqrt(hidden)
+    doubtful = math.log(head.shape[0] * DOUBTED_PROBABILITY / (1 - DOUBTED_PROBABILITY)) / math.sqrt(hidden)
     for slot, token in enumerate(chain[1:]):
         head[token].zero_()
-        head[token, slot] = 30.0  # the predecessor's direction; random rows stay far below
+        # the predecessor's direction; random rows stay far below (near 0), so a doubted token still wins
+        # greedy search, with about DOUBTED_PROBABILITY against the ~vocabulary-size mass of the others
+        head[token, slot] = doubtful if token in doubted else 30.0
 
 
 def build_checkpoint(
@@ -260,12 +267,14 @@ def build_checkpoint(
     *,
     shape: TinyShape = TinyShape(),
     say: str | None = None,
+    doubt: str | None = None,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
 ) -> Path:
     """Write a loadable Qwen3-ASR checkpoint (safetensors + processor files) to `path` and return it.
 
-    `say`, e.g. "language English<asr_text>hello world", wires the model to answer exactly that line.
+    `say`, e.g. "language English<asr_text>hello world", wires the model to answer exactly that line;
+    `doubt`, one word of it, is still said but with only about DOUBTED_PROBABILITY (low-confidence marks).
     """
     torch.manual_seed(seed)
     words = []
@@ -278,9 +287,13 @@ def build_checkpoint(
     if say is not None:
         if shape.tie_word_embeddings:
             raise ValueError("a checkpoint that says a fixed line needs an untied LM head")
-        _make_it_say(model, _line_tokens(tokenizer, say))
+        chain = _line_tokens(tokenizer, say)
+        doubted = {t for t in chain if doubt and tokenizer.decode([t]).strip() == doubt}
+        if doubt and not doubted:
+            raise ValueError("the doubted word must be one token of the line")
+        _make_it_say(model, chain, doubted)
     _save(path, model, tokenizer, CHAT_TEMPLATE)
-    (path / "tiny_checkpoint.json").write_text(json.dumps({"say": say, "seed": seed}))
+    (path / "tiny_checkpoint.json").write_text(json.dumps({"say": say, "doubt": doubt, "seed": seed}))
     return path
 
 

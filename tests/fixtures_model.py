@@ -16,12 +16,15 @@ __all__ = [
     "random_checkpoint",
     "english_checkpoint",
     "japanese_checkpoint",
+    "doubtful_checkpoint",
     "aligner_checkpoint",
     "english_engine",
 ]
 
 SAYS_ENGLISH = "language English<asr_text>hello world"
 SAYS_JAPANESE = "language Japanese<asr_text>hello world"
+SAYS_DOUBTFUL = "language English<asr_text>hello brave world"
+DOUBTED_WORD = "brave"
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +43,12 @@ def english_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def japanese_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Answers in a language the default policy refuses."""
     return build_checkpoint(tmp_path_factory.mktemp("ckpt_ja"), say=SAYS_JAPANESE)
+
+
+@pytest.fixture(scope="session")
+def doubtful_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Says `SAYS_DOUBTFUL`, with `DOUBTED_WORD` at about `bench.checkpoints.DOUBTED_PROBABILITY`."""
+    return build_checkpoint(tmp_path_factory.mktemp("ckpt_doubt"), say=SAYS_DOUBTFUL, doubt=DOUBTED_WORD)
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,7 @@ def test_upload_gives_transcript_verdict_and_download(monkeypatch, english_check
     assert any(m.startswith("**English en · 100%**") for m in markdown)
     assert [e.value for e in app.error] == [t("not_audio", "en")]
     labels = [d.proto.label for d in app.get("download_button")]
-    assert labels == [t("ui_download", "en", ext=ext) for ext in ("txt", "srt", "vtt", "json")]
+    assert labels == [t("ui_download", "en", ext=ext) for ext in ("txt", "srt", "vtt", "json", "docx")]
     assert job_folders() == []
 
 

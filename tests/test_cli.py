@@ -16,6 +16,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+import docx
 import numpy as np
 import pytest
 import srt
@@ -166,6 +167,24 @@ def test_each_format_to_stdout_and_to_a_folder(fmt: str, inputs: Inputs, cli, tm
     target = out / f"{GOOD_STEM}.{fmt}"
     check_output(fmt, target.read_text(encoding="utf-8"))
     assert target.stat().st_mode & 0o077 == 0, "a transcript file is private to its owner"
+
+
+def test_docx_is_written_to_a_folder_and_never_to_a_terminal(
+    inputs: Inputs, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "results"
+    written = cli(inputs.english_model, inputs.good, "--format", "docx", "--out", out)
+    assert written.returncode == 0 and written.stdout == ""
+    target = out / f"{GOOD_STEM}.docx"
+    assert target.stat().st_mode & 0o077 == 0, "a transcript file is private to its owner"
+    paragraphs = [p.text for p in docx.Document(str(target)).paragraphs]
+    assert paragraphs[0] == inputs.good.name, "titled with the file it transcribes"
+    assert paragraphs[2:] == ["00:00", SAID], "the segment under its time"
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    refused = cli(inputs.english_model, inputs.good, "--format", "docx")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert t("cli_docx_needs_out", "en") in refused.stderr
 
 
 def test_a_bad_file_fails_alone_and_the_good_one_is_still_written(inputs: Inputs, tmp_path: Path) -> None:

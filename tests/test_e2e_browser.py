@@ -25,12 +25,14 @@ Proofs used, and why none can pass vacuously:
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docx
 import pytest
 import srt
 
@@ -41,6 +43,7 @@ from tests.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     UI,
+    WAIT_MS,
     AppServer,
     Traffic,
     card_title,
@@ -546,5 +549,132 @@ def test_speakers_on_names_each_voice_and_writes_nothing_outside_the_job_folder(
         assert [p for p in written if not _allowed_write(p, server, jit_cache)] == []
         kept = [p for p in shared.rglob("*") if p.is_file()]
         assert kept and {p.suffix for p in kept} <= {".nbi", ".nbc"}, "the JIT cache holds compiled code only"
+    finally:
+        server.stop()
+
+
+# --- the review page: player, timed segments, find, edit, downloads ------------------------------------
+
+
+def _player_time(page) -> float:
+    return page.evaluate("document.querySelector('[class*=st-key-player_] audio').currentTime")
+
+
+def _wait_player_at(page, seconds: float) -> None:
+    """The player moved to `seconds` (and plays on from there: a little past it is fine)."""
+    page.wait_for_function(
+        "s => { const a = document.querySelector('[class*=st-key-player_] audio');"
+        " return a && a.currentTime >= s - 0.05 && a.currentTime < s + 2; }",
+        arg=seconds,
+        timeout=WAIT_MS,
+    )
+
+
+def _download(page, ext: str) -> Path:
+    with page.expect_download() as download:
+        page.get_by_role("button", name=t("ui_download", UI, ext=ext), exact=True).click()
+    return Path(download.value.path())
+
+
+def _inside_a_job_folder(path: str, server: AppServer) -> bool:
+    relative = Path(path).relative_to(server.root).parts
+    if not relative:
+        return True  # the root itself, made at start
+    if len(relative) == 1:
+        return relative[0].startswith(PROC_PREFIX)  # this process's own folder, made at start
+    return relative[0].startswith(PROC_PREFIX) and relative[1].startswith(JOB_PREFIX)
+
+
+@pytest.mark.parametrize("command", list(START_COMMANDS))
+def test_review_page_plays_from_a_segment_finds_and_edits_and_every_download_has_the_edit(
+    chromium, tmp_path: Path, doubtful_checkpoint: Path, uploads: dict[str, Path], command: str
+) -> None:
+    """A 60 s recording in three segments, each "hello brave world" with "brave" doubted by the model:
+    clicking a segment's time moves the player there and lights that segment; the doubted words are marked;
+    find lists the segments holding a word, each playing from its time; an edit in the table reaches the
+    text box and the SRT, VTT, JSON and DOCX downloads at the segment's original time, and "reset" brings
+    the machine's text back. Meanwhile nothing leaves the machine and nothing is written under the temp
+    root outside the job's folder (the player is fed from memory)."""
+    env = _ffmpeg_env(command)
+    server = start_app(tmp_path, doubtful_checkpoint, command=command, env=env, trace_files=True)
+    said = "hello brave world"
+    server.uploaded_names = [uploads["alpha"].name]  # type: ignore[attr-defined]
+    traffic = Traffic(server.port)
+    try:
+        page = open_app(chromium, server, traffic)
+        upload(page, uploads["alpha"])
+        start_transcription(page)
+        assert wait_transcript(page, uploads["alpha"].name) == " ".join([said] * 3)
+
+        segments = page.locator(".asr-review .asr-seg")
+        segments.nth(2).wait_for()
+        starts = [float(segments.nth(i).get_attribute("data-start")) for i in range(segments.count())]
+        assert len(starts) == 3 and starts[0] == 0.0 and 15 < starts[1] < starts[2] < 60
+        assert page.locator(".asr-review mark.asr-low").all_inner_texts() == ["brave"] * 3
+        segments.nth(1).locator("button[data-seek]").click()
+        _wait_player_at(page, starts[1])
+        lit = page.locator(".asr-review .asr-seg.asr-now")
+        lit.first.wait_for()
+        assert lit.count() == 1 and float(lit.get_attribute("data-start")) == starts[1]
+
+        find = page.get_by_label(t("ui_find", UI), exact=True)
+        find.fill("BRAVE")
+        find.press("Enter")
+        page.get_by_text(t("ui_found", UI, count=3, query="BRAVE")).wait_for()
+        assert page.locator(".asr-found mark.asr-hit").all_inner_texts() == ["brave"] * 3
+        page.locator(".asr-found .asr-seg").nth(2).locator("button[data-seek]").click()
+        _wait_player_at(page, starts[2])
+        find.fill("zebra")
+        find.press("Enter")
+        page.get_by_text(t("ui_not_found", UI, query="zebra")).wait_for()
+
+        page.get_by_role("tab", name=t("ui_tab_edit", UI)).click()
+        grid = page.get_by_test_id("stDataFrame")
+        grid.wait_for()
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        row_px = 35  # the grid's header and rows
+        page.mouse.dblclick(box["x"] + box["width"] * 0.6, box["y"] + row_px * 2 + row_px / 2)
+        editor = page.locator("textarea.gdg-input")
+        editor.wait_for()
+        editor.fill("hello bold world")
+        editor.press("Enter")
+        corrected = " ".join([said, "hello bold world", said])
+        page.wait_for_function(
+            "want => [...document.querySelectorAll('textarea:not(.gdg-input)')].some(a => a.value === want)",
+            arg=corrected,
+            timeout=WAIT_MS,
+        )
+        page.get_by_text(t("ui_edits_count", UI, count=1)).wait_for()
+
+        cues = list(srt.parse(_download(page, "srt").read_text("utf-8")))
+        assert " ".join(c.content for c in cues) == corrected
+        edited = [c for c in cues if starts[1] <= c.start.total_seconds() < starts[2]]
+        assert " ".join(c.content for c in edited) == "hello bold world"
+        assert abs(edited[0].start.total_seconds() - starts[1]) < 0.01, "the edit keeps the segment's time"
+        vtt = _download(page, "vtt").read_text("utf-8")
+        assert vtt.count("bold") == 1 and vtt.count("brave") == 2
+        document = json.loads(_download(page, "json").read_text("utf-8"))
+        assert [s["text"] for s in document["segments"]] == [said, "hello bold world", said]
+        assert document["segments"][1]["start"] == pytest.approx(starts[1], abs=0.01)
+        assert "tokens" not in document["segments"][1], "no model probability for the user's words"
+        assert [tok["probability"] < 0.5 for tok in document["segments"][0]["tokens"]] == [False, True, False]
+        word = [p.text for p in docx.Document(str(_download(page, "docx"))).paragraphs]
+        assert word[0] == uploads["alpha"].name and "hello bold world" in word and word.count(said) == 2
+
+        page.get_by_role("button", name=t("ui_reset_edits", UI)).click()
+        page.wait_for_function(
+            "want => [...document.querySelectorAll('textarea:not(.gdg-input)')].some(a => a.value === want)",
+            arg=" ".join([said] * 3),
+            timeout=WAIT_MS,
+        )
+        page.context.close()
+
+        assert_nothing_left_the_machine(server, traffic)
+        assert server.leftovers() == []
+        assert log_hits(server, said) == []
+        written = [p for p in server.written_paths() if Path(p).is_relative_to(server.root)]
+        assert any(_inside_a_job_folder(p, server) and JOB_PREFIX in p for p in written), "writes were traced"
+        assert [p for p in written if not _inside_a_job_folder(p, server)] == []
     finally:
         server.stop()

@@ -18,6 +18,7 @@ from asr.errors import UserFacingError
 from asr.loading import plan_device
 from asr.model_source import DEFAULT_MODEL_ID, download_command, resolve_model_dir
 from asr.settings import Settings
+from bench.checkpoints import DOUBTED_PROBABILITY
 
 
 def noise(seconds: float, seed: int = 0) -> np.ndarray:
@@ -101,6 +102,10 @@ def test_resuming_from_the_probe_gives_the_tokens_of_a_plain_batch(
     resumed = engine.transcribe(clips, max_new_tokens=14, resume=probe)
     assert [o.raw for o in resumed] == [o.raw for o in plain]
     assert [o.tokens for o in resumed] == [o.tokens for o in plain]
+    # the probe's token probabilities carry over: row 0's words are scored as in a plain batch
+    assert [[p.text for p in o.pieces] for o in resumed] == [[p.text for p in o.pieces] for o in plain]
+    resumed_probs = [p.probability for o in resumed for p in o.pieces]
+    assert resumed_probs == pytest.approx([p.probability for o in plain for p in o.pieces], abs=1e-3)
 
 
 def test_resuming_a_line_that_says_english(english_checkpoint: Path) -> None:
@@ -111,6 +116,37 @@ def test_resuming_a_line_that_says_english(english_checkpoint: Path) -> None:
     outputs = engine.transcribe(clips, max_new_tokens=20, resume=probe)
     assert [(o.language, o.text, o.tokens) for o in outputs] == [("English", "hello world", 5)] * 3
     assert outputs[0].language_prob == pytest.approx(probe.language_prob)
+
+
+@pytest.mark.parametrize("forced", [None, "English"])
+def test_each_word_carries_the_probability_generate_gave_it(doubtful_checkpoint: Path, forced) -> None:
+    """The doubted word was chosen with ~0.3, the others with ~1: read from the real generate's scores,
+    whether the language was detected (pieces start after the tag) or forced (no tag)."""
+    engine = AsrEngine.load(str(doubtful_checkpoint))
+    clips = [noise(2.0), noise(1.0, seed=1)]
+    for output in engine.transcribe(clips, language=forced, max_new_tokens=20):
+        assert output.text == "hello brave world"
+        assert "".join(p.text for p in output.pieces) == output.text
+        scored = {p.text.strip(): p.probability for p in output.pieces}
+        assert scored["brave"] == pytest.approx(DOUBTED_PROBABILITY, abs=0.05)
+        assert scored["hello"] > 0.99 and scored["world"] > 0.99
+
+
+def test_a_character_split_over_byte_tokens_is_one_piece_and_an_unknown_id_spells_nothing(
+    english_engine: AsrEngine,
+) -> None:
+    """A Chinese character is often two or three byte tokens: its piece waits for the last and takes the least
+    sure of them. The real checkpoint's embedding has ids past its tokenizer (151,936 rows, ~151,665 tokens);
+    one of those, generated, spells no text rather than breaking the job."""
+    tokenizer = english_engine.processor.tokenizer
+    ids = tokenizer.encode("龘", add_special_tokens=False)
+    assert len(ids) > 1, "the tiny tokenizer spells 龘 in byte tokens"
+    probs = [0.9, 0.4, 0.8][: len(ids)]
+    unknown = len(tokenizer) + 7
+    pieces = english_engine._pieces(
+        [*ids, unknown, *tokenizer.encode("!", add_special_tokens=False)], [*probs, 0.1, 1.0]
+    )
+    assert [(p.text, p.probability) for p in pieces] == [("龘", min(probs)), ("!", 1.0)]
 
 
 def test_batched_and_one_by_one_generation_give_the_same_tokens(random_checkpoint: Path) -> None:

@@ -200,11 +200,12 @@ def test_txt_is_the_joined_text() -> None:
 
 
 def test_every_format_has_a_mime_type_and_extension() -> None:
-    assert set(FORMATS) == {"txt", "srt", "vtt", "json"}
+    assert set(FORMATS) == {"txt", "srt", "vtt", "json", "docx"}
     assert {name: info.extension for name, info in FORMATS.items()} == {n: n for n in FORMATS}
     assert FORMATS["vtt"].mime.startswith("text/vtt") and FORMATS["json"].mime == "application/json"
+    assert FORMATS["docx"].mime.endswith("wordprocessingml.document")
     with pytest.raises(ValueError):
-        export(CASES["mixed"], "docx")  # type: ignore[arg-type]
+        export(CASES["mixed"], "pdf")  # type: ignore[arg-type]
 
 
 def test_an_empty_transcript_gives_empty_subtitles() -> None:

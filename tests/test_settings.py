@@ -34,6 +34,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "ASR_CPU_INT8": "1",
         "CLEANUP_DISABLED": "1",
         "FFMPEG_BINARY": str(ffmpeg),
+        "ASR_LOW_CONFIDENCE": "0.35",
     }
     assert load_settings(env) == Settings(
         model="/models/asr",
@@ -44,6 +45,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         cpu_int8=True,
         cleanup_disabled=True,
         ffmpeg=str(ffmpeg),
+        low_confidence=0.35,
     )
     assert {v.name for v in VARIABLES} == set(env), "--help documents exactly what is parsed"
 
@@ -60,6 +62,8 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("ASR_CPU_INT8", "yes"),
         ("CLEANUP_DISABLED", "true"),
         ("FFMPEG_BINARY", "/no/such/ffmpeg"),
+        ("ASR_LOW_CONFIDENCE", "1"),
+        ("ASR_LOW_CONFIDENCE", "50%"),
     ],
 )
 def test_a_value_that_cannot_be_used_names_the_variable_the_value_and_what_is_accepted(
