@@ -613,9 +613,12 @@ def test_review_page_plays_from_a_segment_finds_and_edits_and_every_download_has
         assert page.locator(".asr-review mark.asr-low").all_inner_texts() == ["brave"] * 3
         segments.nth(1).locator("button[data-seek]").click()
         _wait_player_at(page, starts[1])
-        lit = page.locator(".asr-review .asr-seg.asr-now")
-        lit.first.wait_for()
-        assert lit.count() == 1 and float(lit.get_attribute("data-start")) == starts[1]
+        page.wait_for_function(  # lit at the next timeupdate/seeked: exactly the segment played from
+            "s => { const lit = document.querySelectorAll('.asr-review .asr-seg.asr-now');"
+            " return lit.length === 1 && Number(lit[0].dataset.start) === s; }",
+            arg=starts[1],
+            timeout=WAIT_MS,
+        )
 
         find = page.get_by_label(t("ui_find", UI), exact=True)
         find.fill("BRAVE")
