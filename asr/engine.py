@@ -57,15 +57,21 @@ class _TokenProbs(LogitsProcessor):
     which would keep batch x steps x 151k floats.
     """
 
-    def __init__(self, batch: int):
-        self.probs: list[list[float]] = [[] for _ in range(batch)]
+    def __init__(self) -> None:
+        self._steps: list[torch.Tensor] = []
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor) -> torch.Tensor:
         wide = scores.float()
-        chosen = (wide.amax(dim=-1) - torch.logsumexp(wide, dim=-1)).exp().tolist()
-        for row, prob in enumerate(chosen):
-            self.probs[row].append(prob)
+        # kept on the device: reading each step back would add a host sync to every step on a GPU
+        self._steps.append((wide.amax(dim=-1) - torch.logsumexp(wide, dim=-1)).exp())
         return scores
+
+    def rows(self) -> list[list[float]]:
+        """Each row's probabilities, step by step: one transfer once generation is over."""
+        if not self._steps:
+            return []
+        rows: list[list[float]] = torch.stack(self._steps, dim=1).tolist()
+        return rows
 
 
 # Byte-level BPE (Qwen's tokenizer) writes each byte as one printable character; this reads them back.
@@ -218,7 +224,7 @@ class AsrEngine(LocalModel):
 
         def run() -> tuple[Any, Any, _TokenProbs]:
             inputs = self._inputs([audio], None, context)
-            reader = _TokenProbs(1)
+            reader = _TokenProbs()
             name_known = _NameKnown(inputs["input_ids"].shape[1], self.processor.tokenizer.decode)
             out = self.model.generate(
                 **inputs,
@@ -235,10 +241,11 @@ class AsrEngine(LocalModel):
         sequence = out.sequences[0]
         generated = sequence.numel() - inputs["input_ids"].shape[1]
         tag = parse_language_prefix(self.processor.tokenizer.decode(sequence[-generated:]))
-        state = _ProbeState(sequence, generated, out.past_key_values, reader.probs[0], self.plan.dtype)
+        [probs] = reader.rows()
+        state = _ProbeState(sequence, generated, out.past_key_values, probs, self.plan.dtype)
         return LanguageProbe(
             language=tag.language,
-            language_prob=self._name_probability(sequence[-generated:], reader.probs[0]),
+            language_prob=self._name_probability(sequence[-generated:], probs),
             seconds=time.perf_counter() - started,
             state=state,
         )
@@ -280,10 +287,9 @@ class AsrEngine(LocalModel):
         probed: _ProbeState | None,
     ) -> list[ChunkOutput]:
         """One `generate` call for the batch (the caller holds the lock)."""
-        reader = _TokenProbs(len(audios))
+        reader = _TokenProbs()
         kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList([reader])}
         if probed is not None and language is None:  # row 0 goes on from where the probe stopped
-            reader.probs[0] = list(probed.probs)
             inputs = self._resumed_inputs(probed, audios[1:], context, max_new_tokens)
             # the probed chunk has already generated part of its budget
             budget = _FirstRowBudget(inputs["input_ids"].shape[1], max_new_tokens - probed.generated)
@@ -301,7 +307,10 @@ class AsrEngine(LocalModel):
         generated = [sequences[row, prompt_len:] for row in range(len(audios))]
         if probed is not None:
             generated[0] = torch.cat([probed.sequence[-probed.generated :], generated[0]])
-        return [self._chunk_output(ids, language, reader.probs[row]) for row, ids in enumerate(generated)]
+        probs = reader.rows() or [[] for _ in audios]
+        if probed is not None:  # row 0 went on from where the probe stopped: its tag's steps come first
+            probs[0] = probed.probs + probs[0]
+        return [self._chunk_output(ids, language, probs[row]) for row, ids in enumerate(generated)]
 
     def _resumed_inputs(
         self, probe: _ProbeState, rest: Sequence[np.ndarray], context: str | None, max_new_tokens: int
