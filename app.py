@@ -540,7 +540,8 @@ def show_transcript(index: int, card: Card, outcome: Transcribed, lang: Lang, th
     key = f"text_{index}_{abs(hash((tuple(sorted(names.items())), text)))}"
     st.text_area(t("ui_transcript", lang), text, height=200, key=key)
     copy_button(text, lang)
-    for column, fmt in zip(st.columns(len(FORMAT_NAMES)), FORMAT_NAMES, strict=True):
+    formats = [fmt for fmt in FORMAT_NAMES if fmt != "rttm" or transcript.turns]
+    for column, fmt in zip(st.columns(len(formats)), formats, strict=True):
         info = FORMATS[fmt]
         column.download_button(
             t("ui_download", lang, ext=info.extension),

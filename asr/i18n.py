@@ -220,6 +220,7 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_status_title": {"zh": "正在处理：{name}", "en": "Working on: {name}"},
     "ui_stage_loading": {"zh": "正在加载模型…", "en": "Loading the model…"},
     "ui_stage_decoding": {"zh": "解码音频…", "en": "Decoding audio…"},
+    "ui_stage_detecting": {"zh": "检测语音…", "en": "Finding speech…"},
     "ui_stage_recognising": {"zh": "识别中…", "en": "Recognising…"},
     "ui_stage_cleaning": {"zh": "清理临时文件…", "en": "Cleaning up…"},
     "ui_progress": {
@@ -279,6 +280,10 @@ TEXT: dict[str, dict[Lang, str]] = {
     "cli_read_failed": {
         "zh": "无法读取这个文件，请检查权限。",
         "en": "The file could not be read; check its permissions.",
+    },
+    "cli_rttm_needs_speakers": {
+        "zh": "RTTM 记录谁在何时说话：请同时加上 --speakers auto（或说话人数）。",
+        "en": "RTTM says who spoke when: add --speakers auto (or the number of speakers).",
     },
     "cli_docx_needs_out": {
         "zh": "DOCX 是二进制文件：请用 --out 指定输出文件夹，或把输出重定向到文件。",

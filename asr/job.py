@@ -1,6 +1,7 @@
 """One recognition job, end to end, and the only thing the page and the CLI call.
 
-workspace -> decode -> language check -> transcribe -> (word times) -> outcome -> cleanup. Everything that is
+workspace -> decode -> speech regions -> (speakers) -> chunks -> language check -> transcribe -> (word times)
+-> outcome -> cleanup. Everything that is
 policy rather than drawing lives here, so both front-ends behave the same: the private folder that is gone
 when the job ends however it ends, the redaction of the file's name and of every piece of its transcript from
 all log lines while the job runs, the language policy and "transcribe anyway" (`TranscribeOptions.anyway`),
@@ -24,9 +25,11 @@ from typing import TYPE_CHECKING, Literal
 
 from asr.audio import decode_to_wav, find_ffmpeg
 from asr.backend import Backend
+from asr.chunking import frame_loudness, plan_chunks
 from asr.errors import UserFacingError
 from asr.playback import Playback, encode_for_playback
 from asr.settings import Settings
+from asr.speech import detect_speech
 from asr.transcribe import Progress, TranscribeOptions, transcribe
 from asr.transcript import Segment, Transcript, clock
 from cleanup.workspace import JobWorkspace, job_workspace
@@ -38,7 +41,7 @@ if TYPE_CHECKING:  # bring torch, which the page must not wait for
 
 log = logging.getLogger(__name__)
 
-Stage = Literal["decoding", "diarizing", "recognising", "aligning", "cleaning"]
+Stage = Literal["decoding", "detecting", "diarizing", "recognising", "aligning", "cleaning"]
 
 
 @dataclass(frozen=True)
@@ -131,13 +134,11 @@ class _Redaction:
 
     def __init__(self, names: Sequence[str]) -> None:
         self.pieces: list[str] = list(names)
-        self._segments = 0
         register_sensitive(*self.pieces)
 
     def add(self, segments: Sequence[Segment]) -> None:
-        """Register the segments not seen before (`segments` is everything finished so far)."""
-        fresh = [text for s in segments[self._segments :] for text in (s.text, s.untrimmed_text) if text]
-        self._segments = len(segments)
+        """Register the text of segments just finished."""
+        fresh = [text for s in segments for text in (s.text, s.untrimmed_text) if text]
         register_sensitive(*fresh)
         self.pieces.extend(fresh)
 
@@ -243,6 +244,11 @@ def _run(
         warnings.append(Notice("truncated_warning"))
     if audio.is_silent:
         raise UserFacingError("no_speech")
+    notify(JobEvent("detecting"))
+    levels = frame_loudness(workspace.wav_path)
+    speech = detect_speech(workspace.wav_path, audio.duration_s, levels)
+    if not speech:
+        raise UserFacingError("no_speech")
     diarization = None
     if options.identify_speakers and models.speaker_model is not None:
         notify(JobEvent("diarizing"))
@@ -253,11 +259,14 @@ def _run(
     notify(JobEvent("recognising"))
 
     def on_progress(step: Progress) -> None:
-        redaction.add(step.segments)
+        redaction.add(step.added)
         notify(JobEvent("recognising", step))
 
     changes = diarization.changes() if diarization else ()
-    transcript = transcribe(models.backend, audio, options, on_progress, changes)
+    chunks = plan_chunks(
+        speech, levels, options.chunk_target_s, options.chunk_max_s, changes, options.chunk_pause_s
+    )
+    transcript = transcribe(models.backend, audio, options, chunks, on_progress)
     transcript = replace(transcript, timings=replace(transcript.timings, decode_s=decode_s))
     if options.word_timestamps and models.aligner is not None:
         from asr.align import align_transcript  # torch is loaded by now: the aligner runs on it

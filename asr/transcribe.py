@@ -7,6 +7,11 @@ chunk's own first tokens: the backend generates that chunk alone until its `lang
 certain, so a refused recording costs one chunk's encoder pass and prefill plus two tokens; an accepted one
 goes on from that very decoder state inside the first batch, so nothing is computed twice and the rest of
 the batch still shares every decoder step with it.
+
+Batches hold chunks of similar length (sorted by duration; the batch that holds the first chunk runs first,
+for the language check). A batch decodes until its longest row is done and its KV cache is sized for that
+row, so mixing a 3 s reply with 28 s monologues made the short rows wait; speech-bounded chunks and cuts at
+speaker changes make many short ones.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from asr.audio import DecodedAudio, load_pcm
 from asr.backend import Backend, ChunkOutput, LanguageProbe
-from asr.chunking import Chunk, plan_chunks
+from asr.chunking import LONG_PAUSE_S, Chunk
 from asr.confidence import fit_pieces
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
@@ -47,6 +52,7 @@ class TranscribeOptions:
     batch_size: int | None = None  # None: the backend's preference for this device and its free memory
     chunk_target_s: float = 20.0
     chunk_max_s: float = 28.0
+    chunk_pause_s: float = LONG_PAUSE_S  # a pause this long always ends a chunk (and so a segment)
     tokens_per_second: float = TOKENS_PER_SECOND
     word_timestamps: bool = False  # time each word with the forced aligner (the caller loads it)
     identify_speakers: bool = False  # diarize first (the caller loads the speaker model)
@@ -65,19 +71,23 @@ class TranscribeOptions:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a transcription stands; `segments` holds everything finished so far."""
+    """Where a transcription stands; `segments` holds everything finished so far, in time order, and
+    `added` the segments this step finished."""
 
     done_chunks: int
     total_chunks: int
     elapsed_s: float
     verdict: Verdict
     segments: tuple[Segment, ...] = field(default_factory=tuple)
+    added: tuple[Segment, ...] = field(default_factory=tuple)
+    done_s: float = 0.0  # seconds of audio transcribed so far, of `total_s`
+    total_s: float = 0.0
 
     @property
     def eta_s(self) -> float | None:
-        if not self.done_chunks or self.done_chunks >= self.total_chunks:
+        if not self.done_chunks or self.done_chunks >= self.total_chunks or self.done_s <= 0:
             return None
-        return self.elapsed_s / self.done_chunks * (self.total_chunks - self.done_chunks)
+        return self.elapsed_s / self.done_s * (self.total_s - self.done_s)
 
 
 def token_budget(chunks: list[Chunk], tokens_per_second: float = TOKENS_PER_SECOND) -> int:
@@ -106,33 +116,39 @@ def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
     )
 
 
+def batches(chunks: Sequence[Chunk], size: int) -> list[list[Chunk]]:
+    """Chunks of similar length together; the batch holding the first chunk first (the language probe)."""
+    ordered = sorted(chunks, key=lambda c: (c.duration_s, c.index))
+    groups = [ordered[at : at + size] for at in range(0, len(ordered), size)]
+    first = next(i for i, group in enumerate(groups) if any(c.index == chunks[0].index for c in group))
+    head = sorted(groups[first], key=lambda c: c.index != chunks[0].index)  # the probed chunk is row 0
+    return [head, *groups[:first], *groups[first + 1 :]]
+
+
 def stream_transcription(
-    backend: Backend, audio: DecodedAudio, options: TranscribeOptions, changes: Sequence[float] = ()
+    backend: Backend, audio: DecodedAudio, options: TranscribeOptions, chunks: Sequence[Chunk]
 ) -> Iterator[Progress]:
     """Yield progress after each batch; the last one holds every segment.
 
-    `changes` are times where the speaker changes: chunks are cut there (`asr.chunking.plan_chunks`).
-    Raises `UserFacingError("no_speech")` for silence and the language refusal for a rejected language.
+    `chunks` are the speech to transcribe (`asr.chunking.plan_chunks`), in time order. Raises
+    `UserFacingError("no_speech")` when there is none and the language refusal for a rejected language.
     """
     started = time.perf_counter()
-    chunks = plan_chunks(
-        audio.wav_path, audio.duration_s, options.chunk_target_s, options.chunk_max_s, changes=changes
-    )
-    speech = [c for c in chunks if not c.silent]
-    if audio.is_silent or not speech:
+    if audio.is_silent or not chunks:
         raise UserFacingError("no_speech")
 
     log.info("Recognition started")
     size = options.batch_size or backend.preferred_batch_size()
     languages: list[str | None] = []
     probs: list[float] = []
-    segments: list[Segment] = []
+    done: dict[int, Segment] = {}
     verdict_seconds = 0.0
-    for at in range(0, len(speech), size):
-        batch = speech[at : at + size]
+    total_s = sum(c.duration_s for c in chunks)
+    done_s = 0.0
+    for number, batch in enumerate(batches(chunks, size)):
         pcm = [load_pcm(audio.wav_path, c.start_s, c.end_s) for c in batch]
         probe: LanguageProbe | None = None
-        if at == 0 and options.language is None and options.accepted is not None:
+        if number == 0 and options.language is None and options.accepted is not None:
             probe = backend.probe_language(pcm[0], context=options.context)
             verdict_seconds = probe.seconds
             if not is_accepted(probe.language, options.accepted):
@@ -142,20 +158,24 @@ def stream_transcription(
         outputs = backend.transcribe(
             pcm, language=options.language, context=options.context, max_new_tokens=budget, resume=probe
         )
-        languages += [o.language for o in outputs]
-        probs += [o.language_prob or 0.0 for o in outputs]
-        segments += [_segment(c, o, budget) for c, o in zip(batch, outputs, strict=True)]
+        added = tuple(_segment(c, o, budget) for c, o in zip(batch, outputs, strict=True))
+        for chunk, output, segment in zip(batch, outputs, added, strict=True):
+            done[chunk.index] = segment
+            languages.append(output.language)
+            probs.append(output.language_prob or 0.0)
+        done_s += sum(c.duration_s for c in batch)
+        segments = tuple(done[index] for index in sorted(done))
         verdict = _verdict(options, languages, probs, segments, verdict_seconds)
-        done = at + len(batch)
-        log.info("Chunks done: %d of %d", done, len(speech))
-        yield Progress(done, len(speech), time.perf_counter() - started, verdict, tuple(segments))
+        log.info("Chunks done: %d of %d", len(done), len(chunks))
+        elapsed = time.perf_counter() - started
+        yield Progress(len(done), len(chunks), elapsed, verdict, segments, added, done_s, total_s)
 
 
 def _verdict(
     options: TranscribeOptions,
     languages: list[str | None],
     probs: list[float],
-    segments: list[Segment],
+    segments: Sequence[Segment],
     seconds: float,
 ) -> Verdict:
     if options.language:
@@ -167,12 +187,12 @@ def transcribe(
     backend: Backend,
     audio: DecodedAudio,
     options: TranscribeOptions,
+    chunks: Sequence[Chunk],
     on_progress: Callable[[Progress], None] | None = None,
-    changes: Sequence[float] = (),
 ) -> Transcript:
     """The whole recording as a `Transcript`, reporting each step of `stream_transcription` on the way."""
     last: Progress | None = None
-    for step in stream_transcription(backend, audio, options, changes):
+    for step in stream_transcription(backend, audio, options, chunks):
         if on_progress is not None:
             on_progress(step)
         last = step

@@ -74,6 +74,19 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class SpeakerTurn:
+    """`speaker` (1, 2, ...) spoke from `start` to `end` (seconds); speakers are numbered by speaking time.
+
+    `overlap` marks the second voice where two speak at once; the other turns never overlap each other.
+    """
+
+    start: float
+    end: float
+    speaker: int
+    overlap: bool = False
+
+
+@dataclass(frozen=True)
 class Speaker:
     """One voice the diarization found: its number and how long it spoke."""
 
@@ -92,6 +105,7 @@ class Transcript:
     language_check: LanguageCheck = "passed"
     forced_language: str | None = None
     speakers: tuple[Speaker, ...] = ()  # empty unless speakers were identified
+    turns: tuple[SpeakerTurn, ...] = ()  # who spoke when, as the diarizer heard it (RTTM, JSON)
 
     @property
     def text(self) -> str:

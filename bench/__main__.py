@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     startup.add_argument("--quick", action="store_true", help="tiny checkpoint, for a smoke test")
     diarize = sub.add_parser("diarize", help="speaker error rates on real voices, and the stage's cost")
     diarize.add_argument("--no-cost", action="store_true", help="skip the 10-minute transcription run")
+    diarize.add_argument(
+        "--recordings", type=Path, help="a folder of <name>/audio.* + <name>/ref.rttm real recordings to add"
+    )
     child = sub.add_parser("child")  # internal: one measurement in a fresh process
     child.add_argument("spec")
     child.add_argument("out")
@@ -151,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "diarize":
         from bench.diarize import main as diarize_main
 
-        diarize_main(assets.cache_dir(args.cache), with_cost=not args.no_cost)
+        diarize_main(assets.cache_dir(args.cache), with_cost=not args.no_cost, extra=args.recordings)
     elif args.command == "startup":
         from bench.startup import startup_main
 

@@ -34,12 +34,13 @@ class Score:
     reference_s: float
 
 
-def read_rttm(text: str) -> list[Turn]:
-    """`SPEAKER <file> <channel> <start> <duration> <NA> <NA> <speaker> ...` lines."""
+def read_rttm(text: str, uri: str | None = None) -> list[Turn]:
+    """`SPEAKER <file> <channel> <start> <duration> <NA> <NA> <speaker> ...` lines (of file `uri` only,
+    when given)."""
     turns = []
     for line in text.splitlines():
         fields = line.split()
-        if fields and fields[0] == "SPEAKER":
+        if fields and fields[0] == "SPEAKER" and uri in (None, fields[1]):
             start, duration = float(fields[3]), float(fields[4])
             turns.append(Turn(start, start + duration, fields[7]))
     return turns

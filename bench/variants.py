@@ -2,7 +2,7 @@
 
 (a) the seed article's recipe: FP16 weights, `device_map="auto"`, one `generate` over the whole recording;
 (b) the bare model in fp32: `apply_transcription_request` + one `generate` over the whole recording;
-(c) our pipeline: `run_job` end to end (decode, chunking, language ID, batches, cleanup).
+(c) our pipeline: `run_job` end to end (decode, speech detection, chunking, language ID, batches, cleanup).
 
 (a) and (b) start from already-decoded samples, so everything (c) does besides the model is its overhead.
 """
@@ -12,12 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import AutoProcessor, LogitsProcessor, LogitsProcessorList, Qwen3ASRForConditionalGeneration
 
+import asr.job as job_stage
 import asr.transcribe as pipeline
 from asr.engine import SAMPLE_RATE, AsrEngine
 from asr.job import JobEvent, Transcribed, run_job
@@ -115,12 +117,12 @@ def _bare(spec: RunSpec) -> dict[str, Any]:
 
 
 class _Timed:
-    """Wraps a module-level function of `asr.transcribe` to add up the time spent in it."""
+    """Wraps a module-level function of the pipeline (as `module` calls it) to add up the time spent in it."""
 
-    def __init__(self, name: str):
+    def __init__(self, module: ModuleType, name: str):
         self.seconds = 0.0
-        self._original = getattr(pipeline, name)
-        setattr(pipeline, name, self)
+        self._original = getattr(module, name)
+        setattr(module, name, self)
 
     def __call__(self, *args, **kwargs):
         started = time.perf_counter()
@@ -200,7 +202,8 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
     warmup_s = _warm_up(engine.model, engine.processor)
     probe = Probe(engine.model, engine.processor)
     fix_pipeline_length(engine, spec.tokens_per_second, spec.tag_tokens)
-    plan, pcm = _Timed("plan_chunks"), _Timed("load_pcm")
+    plan, pcm = _Timed(job_stage, "plan_chunks"), _Timed(pipeline, "load_pcm")
+    speech = _Timed(job_stage, "detect_speech")
     events: dict[str, float] = {}
 
     def on_event(event: JobEvent) -> None:
@@ -222,6 +225,7 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
         "total_s": ended - started,
         "audio_decode_s": transcript.timings.decode_s,
         "verdict_s": transcript.verdict.seconds,
+        "speech_s": speech.seconds,
         "chunk_plan_s": plan.seconds,
         "load_pcm_s": pcm.seconds,
         "chunks": len(transcript.segments),

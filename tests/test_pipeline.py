@@ -13,11 +13,12 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 import asr.transcribe as transcribe_module
 from asr.align import Aligner
 from asr.backend import Backend
-from asr.chunking import plan_chunks
+from asr.chunking import Chunk, frame_loudness, plan_chunks
 from asr.engine import AsrEngine
 from asr.job import Cancelled, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.settings import Settings
-from asr.transcribe import TranscribeOptions
+from asr.speech import detect_speech
+from asr.transcribe import TranscribeOptions, batches
 from asr.transcript import Transcript
 from cleanup import private_root
 from privacy import logs
@@ -271,22 +272,22 @@ def test_a_refused_long_recording_costs_one_chunk_and_an_accepted_one_encodes_ea
 
 
 def test_long_recording_is_cut_at_pauses_and_transcribed_in_batches(english_engine, tmp_path) -> None:
-    """Four 12 s stretches of sound with 1.5 s pauses: every cut lands in a pause, every chunk is heard."""
+    """Four 12 s stretches of sound, 1.5 s pauses: every chunk lies in one stretch, every stretch is heard."""
     wav, duration = four_stretches(tmp_path)
-    chunks = plan_chunks(wav, duration, target_s=20.0, max_s=28.0)
-    assert chunks[0].start_s == 0 and chunks[-1].end_s == pytest.approx(duration)
-    assert all(a.end_s == b.start_s for a, b in zip(chunks, chunks[1:], strict=False))
-    assert all(c.duration_s <= 28.0 for c in chunks)
-    pauses = [(12.0 + 13.5 * i, 13.5 + 13.5 * i) for i in range(4)]
-    for cut in (c.end_s for c in chunks[:-1]):
-        assert any(start <= cut <= end for start, end in pauses), cut
+    levels = frame_loudness(wav)
+    regions = detect_speech(wav, duration, levels)  # noise: no speech heard, so by loudness
+    chunks = plan_chunks(regions, levels, target_s=20.0, max_s=28.0)
+    stretches = [(13.5 * i, 13.5 * i + 12.0) for i in range(4)]
+    assert len(chunks) == 4
+    for chunk, (start, end) in zip(chunks, stretches, strict=True):
+        assert start - 0.15 <= chunk.start_s <= start + 0.15 and end - 0.15 <= chunk.end_s <= end + 0.15
 
     steps = []
     outcome = job(
         wav, english_engine, TranscribeOptions(batch_size=2), on_event=lambda e: steps.append(e.progress)
     )
     segments = transcript_of(outcome).segments
-    assert len(segments) == len([c for c in chunks if not c.silent])
+    assert [(s.start, s.end) for s in segments] == [(c.start_s, c.end_s) for c in chunks]
     assert all(s.text == "hello world" for s in segments)
     assert [s.start for s in segments] == sorted(s.start for s in segments)
     done = [p.done_chunks for p in steps if p is not None]
@@ -310,3 +311,17 @@ def test_word_timestamps_are_added_before_the_audio_is_removed(
     assert all(segment.start <= w.start <= w.end <= segment.end for w in segment.words)
     assert stages.index("aligning") < stages.index("cleaning")
     assert job_folders() == []
+
+
+def test_batches_hold_chunks_of_like_length_and_the_first_chunk_leads() -> None:
+    """A 3 s reply no longer waits in a batch of 28 s monologues (a batch decodes until its longest row)."""
+    lengths = [12.0, 3.0, 27.0, 2.5, 26.0, 4.0, 11.0]
+    chunks, at = [], 0.0
+    for index, length in enumerate(lengths):
+        chunks.append(Chunk(index, at, at + length))
+        at += length + 1.0
+    groups = batches(chunks, 2)
+    assert groups[0][0] is chunks[0]  # the language probe's chunk is row 0 of the first batch
+    assert sorted(c.index for group in groups for c in group) == list(range(len(chunks)))
+    assert [c.duration_s for c in groups[0]] == [12.0, 26.0]
+    assert [sorted(c.duration_s for c in group) for group in groups[1:]] == [[2.5, 3.0], [4.0, 11.0], [27.0]]

@@ -66,7 +66,7 @@ def _fast(text: str, units_per_s: float, words: bool) -> str:
 def test_the_longest_chunk_of_fast_speech_fits_its_budget(qwen_tokens, name, text, rate, words) -> None:
     said = _fast(text, rate, words)
     tag = qwen_tokens("language Chinese") + 1  # + the <asr_text> special token
-    budget = token_budget([Chunk(0, 0.0, LONGEST_CHUNK_S, silent=False)])
+    budget = token_budget([Chunk(0, 0.0, LONGEST_CHUNK_S)])
     needed = tag + qwen_tokens(said) + 1  # + <|im_end|>
     assert tag <= TAG_TOKENS
     assert needed <= budget, f"{name}: {needed} tokens needed, budget {budget}"
