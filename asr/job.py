@@ -1,11 +1,11 @@
 """One recognition job, end to end, and the only thing the page and the CLI call.
 
 workspace -> decode -> speech regions -> (speakers) -> chunks -> language check -> transcribe -> (word times)
--> outcome -> cleanup. Everything that is
-policy rather than drawing lives here, so both front-ends behave the same: the private folder that is gone
-when the job ends however it ends, the redaction of the file's name and of every piece of its transcript from
-all log lines while the job runs, the language policy and "transcribe anyway" (`TranscribeOptions.anyway`),
-and the catch-all that turns an unexpected exception into a `Failed` outcome with a content-free log line.
+-> outcome -> cleanup. Everything that is policy rather than drawing lives here, so both front-ends behave
+the same: the private folder that is gone when the job ends however it ends, the redaction of the file's
+name and of every piece of its transcript from all log lines while the job runs, the language policy and
+"transcribe anyway" (`TranscribeOptions.anyway`), and the catch-all that turns an unexpected exception into a
+`Failed` outcome with a content-free log line.
 
 The result is a tagged union, `Transcribed | Failed | Cancelled`, so a caller cannot read a transcript that
 is not there. Ctrl-C (KeyboardInterrupt) is a `Cancelled` outcome; Streamlit's own stop and rerun signals are

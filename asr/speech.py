@@ -157,7 +157,7 @@ def _finish(regions: Sequence[Region], duration_s: float) -> list[Region]:
             out[-1][1] = max(out[-1][1], end)
         else:
             out.append([start, end])
-    return [(round(a, 3), round(b, 3)) for a, b in out]
+    return [(round(a, 2), round(b, 2)) for a, b in out]  # 10 ms, as every view shows times
 
 
 def loudness_regions(levels: np.ndarray, duration_s: float) -> list[Region]:
