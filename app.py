@@ -1,16 +1,14 @@
 """Streamlit view over the `asr` library: upload or record -> job -> result (copy, download).
 
-No model code and no pipeline policy live here: the page draws widgets, hands bytes to `asr.job.run_job` and
-draws the outcome it gets back. Transcripts stay in `st.session_state` (this browser session's memory), never
-on disk. The last lines make this file the server's ASGI module too (`st.App`), so the process is secured
-before the first request whether it was started with `python -m privacy` or `streamlit run app.py`.
+No model code and no pipeline policy live here: the page draws widgets, hands each upload to `asr.job.run_job`
+and draws the outcome it gets back; the raw HTML it draws (and that HTML's script and styles) is built in
+`page/`. Transcripts stay in `st.session_state` (this browser session's memory), never on disk. The last lines
+make this file the server's ASGI module too (`st.App`), so the process is secured before the first request
+whether it was started with `python -m privacy` or `streamlit run app.py`.
 """
 
 from __future__ import annotations
 
-import html
-import json
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -20,40 +18,57 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
+from streamlit.typing import UploadedFile
 
-from asr.background import BackgroundLoad, load_backend, load_speaker_model
+from asr.background import BackgroundLoad, load_aligner, load_backend, load_speaker_model
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, export, export_file
 from asr.i18n import Lang, settings_error, t, verdict_label
 from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
-from asr.review import Match, ReviewSegment, ReviewWord, apply_edits, find_segments, review_segments
+from asr.models import SpeakerFinder, WordTimer
+from asr.review import apply_edits, find_segments, review_segments
 from asr.settings import Settings, SettingsError, load_settings
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from asr.transcript import Transcript, clock
 from cleanup import release_session
+from page.copy import copy_button_html
+from page.review import REVIEW_SCRIPT, found_html, review_html
+from page.text import plain
+from page.uploads import share_upload_bytes
 from privacy.process import secure_process
 from privacy.selfcheck import self_check
 from privacy.server_patches import host_check
 
-if TYPE_CHECKING:  # torch: imported by the loader thread, never by the page's first run
-    from asr.align import Aligner
+if TYPE_CHECKING:
     from asr.backend import Backend
-    from asr.diarize import SpeakerModel
 
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"
 
 
 @dataclass(frozen=True)
-class Card:
-    """One file's outcome, kept in session memory for the page to draw."""
+class Upload:
+    """A file the page can transcribe: what its card is headed with, and the upload itself, whose
+    `file_id` stays the same whatever happens to the other uploads (the microphone's recording has one
+    too)."""
 
     name: str
+    file: UploadedFile
+
+
+@dataclass(frozen=True)
+class Card:
+    """One file's outcome, kept in session memory for the page to draw. `file_id` names the upload it
+    came from, so "transcribe anyway" reruns that file or none; `id` is this outcome's own, and keys its
+    widgets (names, find, edits, player, downloads), so a new outcome starts with fresh ones."""
+
+    name: str
+    file_id: str
     outcome: JobOutcome
     seconds: float
-    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # keys its widgets: edits, find, player
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
 
 def settings_or_error() -> Settings | SettingsError:
@@ -150,18 +165,15 @@ def privacy_panel(lang: str) -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def speaker_loader() -> BackgroundLoad[SpeakerModel]:
+def speaker_loader() -> BackgroundLoad[SpeakerFinder]:
     """Started the first time a user asks for speakers, then kept for the process."""
     return BackgroundLoad(load_speaker_model, name="speaker-model-load")
 
 
 @st.cache_resource(show_spinner=False)
-def load_aligner(settings: Settings) -> Aligner:
-    """Loaded only when a user asks for word timestamps, then kept for the process."""
-    from asr.align import Aligner
-    from asr.loading import plan_device
-
-    return Aligner.load(settings.aligner_model, plan_device(settings.dtype))
+def aligner_loader(settings: Settings) -> BackgroundLoad[WordTimer]:
+    """Started the first time a user asks for word timestamps, then kept for the process."""
+    return BackgroundLoad(lambda: load_aligner(settings), name="aligner-load")
 
 
 def model_problem(lang: str, error: UserFacingError, model_id: str, env: str) -> None:
@@ -176,40 +188,7 @@ def model_problem(lang: str, error: UserFacingError, model_id: str, env: str) ->
 
 def copy_button(text: str, lang: str) -> None:
     """A real button that writes to the clipboard; Streamlit's component iframe allows clipboard-write."""
-    payload, label, done = (_js_string(s) for s in (text, t("ui_copy", lang), t("ui_copied", lang)))
-    st.iframe(
-        f"""<button id="copy" style="font:14px sans-serif;padding:6px 14px;border-radius:8px;
-        border:1px solid #ccc;background:#fff;cursor:pointer"></button>
-        <script>
-        const text = {payload};
-        const button = document.getElementById("copy");
-        button.textContent = {label};
-        button.addEventListener("click", async () => {{
-          try {{ await navigator.clipboard.writeText(text); }}
-          catch (e) {{
-            const area = document.createElement("textarea");
-            area.value = text; document.body.appendChild(area);
-            area.select(); document.execCommand("copy"); area.remove();
-          }}
-          button.textContent = {done}; setTimeout(() => button.textContent = {label}, 1500);
-        }});
-        </script>""",
-        height=48,
-    )
-
-
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
-
-
-def plain(text: str) -> str:
-    """Text shown through Markdown as itself: a file name like `![](http://host/x.png).mp3` must not make
-    the browser fetch anything, and `:icon:` codes must not pull fonts from the network."""
-    return _MARKDOWN.sub(r"\\\1", text)
-
-
-def _js_string(text: str) -> str:
-    """A JavaScript string literal that no transcript can break out of (no raw `<`, quotes escaped)."""
-    return json.dumps(text).replace("<", "\\u003c").replace(">", "\\u003e")
+    st.iframe(copy_button_html(text, t("ui_copy", lang), t("ui_copied", lang)), height=48)
 
 
 @dataclass(frozen=True)
@@ -217,14 +196,17 @@ class Models:
     """What the page's jobs run on: the speech backend, and the aligner and speaker model when asked for."""
 
     backend: BackgroundLoad[Backend]
-    aligner: Aligner | None = None
-    speakers: BackgroundLoad[SpeakerModel] | None = None
+    aligner: WordTimer | None = None
+    speakers: BackgroundLoad[SpeakerFinder] | None = None
 
 
 def run_one(
-    name: str, data: bytes, models: Models, settings: Settings, options: TranscribeOptions, lang: Lang
+    upload: Upload, models: Models, settings: Settings, options: TranscribeOptions, lang: Lang
 ) -> Card:
-    """Transcribe one upload with a live status; the workspace is gone when this returns or raises."""
+    """Transcribe one upload with a live status; the workspace is gone when this returns or raises. The
+    upload goes to the job as the stream it is (copied to the job folder in blocks): `getvalue()` would
+    make the server hold a second whole copy of a file that can be a gigabyte."""
+    name = upload.name
     started = time.perf_counter()
     with st.status(t("ui_status_title", lang, name=plain(name)), expanded=True) as status:
         progress = st.progress(0.0)
@@ -240,18 +222,22 @@ def run_one(
                 speaker_model = models.speakers.get()
         except UserFacingError as exc:
             status.update(label=t(exc.code, lang), state="error")
-            return Card(name, Failed(Notice(exc.code), (), _NO_FOLDER), time.perf_counter() - started)
+            failed = Failed(Notice(exc.code), (), _NO_FOLDER)
+            return Card(name, upload.file.file_id, failed, time.perf_counter() - started)
+
+        heard: dict[float, str] = {}  # the text so far by start time: each step brings only its new segments
 
         def on_event(event: JobEvent) -> None:
             status.update(label=t(f"ui_stage_{event.stage}", lang))
             step = event.progress
             if step is None:
                 return
-            progress.progress(step.done_chunks / step.total_chunks, text=_eta(step, lang))
-            partial.caption(plain(" ".join(s.text for s in step.segments)[-400:]))
+            progress.progress(step.done_chunks / (step.total_chunks or 1), text=_eta(step, lang))
+            heard.update((s.start, s.text) for s in step.added)
+            partial.caption(plain(" ".join(heard[start] for start in sorted(heard))[-400:]))
 
         outcome = run_job(
-            data,
+            upload.file,
             backend,
             settings,
             options,
@@ -262,7 +248,7 @@ def run_one(
             speaker_model=speaker_model,
             playback=True,
         )
-        card = Card(name, outcome, time.perf_counter() - started)
+        card = Card(name, upload.file.file_id, outcome, time.perf_counter() - started)
         if isinstance(outcome, Failed):
             status.update(label=t(outcome.reason.code, lang, **outcome.reason.params), state="error")
         else:
@@ -284,9 +270,13 @@ def _notices(notices: tuple[Notice, ...], lang: Lang) -> None:
         st.warning(t(notice.code, lang, **notice.params))
 
 
-def show_card(index: int, card: Card, lang: Lang, threshold: float) -> None:
+@st.fragment
+def show_card(card: Card, uploaded: bool, lang: Lang, threshold: float) -> None:
+    """One file's card. A fragment: typing in its Find box, editing its table or renaming its speakers
+    redraws this card only, not the page and every other card's review list. `uploaded`: whether the file
+    it came from is still in the uploader, which "transcribe anyway" needs."""
     outcome = card.outcome
-    with st.container(border=True):
+    with st.container(border=True, key=f"card_{card.id}"):
         st.markdown(f"**{plain(card.name)}**")
         if not isinstance(outcome, Cancelled) and outcome.cleanup.kept_wav:
             st.caption(t("ui_kept_path", lang, path=outcome.cleanup.kept_wav))
@@ -296,13 +286,13 @@ def show_card(index: int, card: Card, lang: Lang, threshold: float) -> None:
             _notices(outcome.notices, lang)
             st.error(t(outcome.reason.code, lang, **outcome.reason.params))
             if outcome.language_refused:
-                override_controls(index, lang)
+                override_controls(card, uploaded, lang)
         else:
             _notices(outcome.notices, lang)
-            show_transcript(index, card, outcome, lang, threshold)
+            show_transcript(card, outcome, lang, threshold)
 
 
-def speaker_names(index: int, transcript: Transcript, lang: Lang) -> dict[int, str]:
+def speaker_names(card: Card, transcript: Transcript, lang: Lang) -> dict[int, str]:
     """A name box per speaker ("Speaker 1" -> "主持人"); the names live in this session only."""
     if not transcript.speakers:
         return {}
@@ -311,128 +301,10 @@ def speaker_names(index: int, transcript: Transcript, lang: Lang) -> dict[int, s
     for column, speaker in zip(st.columns(len(transcript.speakers)), transcript.speakers, strict=True):
         default = t("ui_speaker_default", lang, label=speaker.label)
         typed = column.text_input(
-            default, value=default, key=f"spk_{index}_{speaker.label}", label_visibility="collapsed"
+            default, value=default, key=f"spk_{card.id}_{speaker.label}", label_visibility="collapsed"
         )
         names[speaker.label] = typed.strip() or default
     return names
-
-
-# The page's one script (no transcript in it): a click on a time seeks the card's player there and plays,
-# and while it plays the segment (and, with word timestamps, the word) under the playhead is lit. Installed
-# once per browser tab; it finds players and lists by their keys, so it survives every rerun.
-_REVIEW_SCRIPT = """<script>
-(() => {
-  if (window.__asrReview) return;
-  window.__asrReview = true;
-  const player = (root) => document.querySelector(".st-key-" + root.dataset.player + " audio");
-  document.addEventListener("click", (event) => {
-    const button = event.target.closest("[data-seek]");
-    const root = button && button.closest("[data-player]");
-    const audio = root && player(root);
-    if (!audio) return;
-    audio.currentTime = Number(button.dataset.seek);
-    audio.play().catch(() => {});
-  });
-  const at = (items, time) => {  // the last item starting at or before `time`, if `time` is inside it
-    let low = 0, high = items.length - 1, found = null;
-    while (low <= high) {
-      const mid = (low + high) >> 1;
-      if (items[mid].start <= time) { found = items[mid]; low = mid + 1; } else high = mid - 1;
-    }
-    return found && time < found.end ? found : null;
-  };
-  const timed = (elements) =>
-    [...elements].map((el) => ({el, start: +el.dataset.start, end: +el.dataset.end}));
-  const light = (holder, name, item) => {
-    if (holder[name] === item) return;
-    if (holder[name]) holder[name].el.classList.remove("asr-now");
-    if (item) item.el.classList.add("asr-now");
-    holder[name] = item;
-  };
-  const follow = (event) => {
-    const audio = event.target;
-    if (!(audio instanceof HTMLAudioElement)) return;
-    const holder = audio.closest("[class*='st-key-player_']");
-    const key = holder && [...holder.classList].find((c) => c.startsWith("st-key-player_"));
-    if (!key) return;
-    for (const root of document.querySelectorAll(`.asr-review[data-player="${key.slice(7)}"]`)) {
-      root.__segments = root.__segments || timed(root.querySelectorAll(".asr-seg"));
-      const now = at(root.__segments, audio.currentTime);
-      if (now && now !== root.__segment) {
-        const box = root.getBoundingClientRect(), row = now.el.getBoundingClientRect();
-        if (row.top < box.top || row.bottom > box.bottom) root.scrollTop += row.top - box.top - 8;
-      }
-      light(root, "__segment", now);
-      const words = now ? (now.words = now.words || timed(now.el.querySelectorAll(".asr-w"))) : [];
-      light(root, "__word", at(words, audio.currentTime));
-    }
-  };
-  for (const kind of ["timeupdate", "seeked"]) document.addEventListener(kind, follow, true);
-})();
-</script>"""
-
-_REVIEW_STYLE = """<style>
-.asr-review, .asr-found { max-height: 26rem; overflow-y: auto; line-height: 1.65; }
-.asr-seg { padding: .2rem .4rem; border-radius: .4rem; }
-.asr-seg.asr-now { background: rgba(255, 200, 0, .16); }
-.asr-w.asr-now { background: rgba(255, 160, 0, .45); border-radius: .2rem; }
-.asr-time { font: 12px ui-monospace, monospace; padding: 0 .35rem; margin-right: .4rem; cursor: pointer;
-  border: 1px solid rgba(128, 128, 128, .5); border-radius: .3rem; background: none; color: inherit; }
-.asr-who { font-weight: 600; margin-right: .4rem; }
-mark.asr-low { background: none; color: inherit; text-decoration: underline wavy #d33; }
-mark.asr-hit { background: rgba(255, 220, 0, .6); color: inherit; }
-</style>"""
-
-
-def _who(speaker: int | None, names: dict[int, str]) -> str:
-    name = names.get(speaker) if speaker is not None else None
-    return f'<span class="asr-who">{html.escape(name)}</span>' if name else ""
-
-
-def _seek(start: float) -> str:
-    return f'<button class="asr-time" data-seek="{start:.2f}">{clock(start)}</button>'
-
-
-def _word_html(word: ReviewWord, threshold: float, lang: Lang) -> str:
-    text = html.escape(word.text)
-    if word.probability is not None and word.probability < threshold:
-        percent = round(word.probability * 100)
-        text = (
-            f'<mark class="asr-low" title="{t("ui_word_probability", lang, percent=percent)}">{text}</mark>'
-        )
-    if word.start is not None and word.end is not None:
-        text = f'<span class="asr-w" data-start="{word.start:.2f}" data-end="{word.end:.2f}">{text}</span>'
-    return (" " if word.space_before else "") + text
-
-
-def review_html(
-    segments: list[ReviewSegment], names: dict[int, str], threshold: float, player: str, lang: Lang
-) -> str:
-    """The timed segments as one block of escaped HTML: the script above makes its times play."""
-    rows = [
-        f'<div class="asr-seg" data-start="{s.start:.2f}" data-end="{s.end:.2f}">{_seek(s.start)}'
-        f"{_who(s.speaker, names)}{''.join(_word_html(w, threshold, lang) for w in s.words).lstrip()}</div>"
-        for s in segments
-    ]
-    return f'<div class="asr-review" data-player="{player}">{"".join(rows)}</div>{_REVIEW_STYLE}'
-
-
-def found_html(matches: list[Match], names: dict[int, str], player: str) -> str:
-    """The segments a search found, the found text marked, each time playing from there."""
-    rows = []
-    for match in matches:
-        parts, at = [], 0
-        for start, end in match.spans:
-            parts += [
-                html.escape(match.text[at:start]),
-                f'<mark class="asr-hit">{html.escape(match.text[start:end])}</mark>',
-            ]
-            at = end
-        parts.append(html.escape(match.text[at:]))
-        rows.append(
-            f'<div class="asr-seg">{_seek(match.start)}{_who(match.speaker, names)}{"".join(parts)}</div>'
-        )
-    return f'<div class="asr-found" data-player="{player}">{"".join(rows)}</div>{_REVIEW_STYLE}'
 
 
 def show_player(card: Card, lang: Lang) -> str:
@@ -506,20 +378,24 @@ def edit_segments(card: Card, transcript: Transcript, names: dict[int, str], lan
     if changed:
         left, right = st.columns([3, 2])
         left.caption(t("ui_edits_count", lang, count=changed))
-        if right.button(t("ui_reset_edits", lang), key=f"reset_{card.id}"):
-            st.session_state[version_key] = version + 1
-            st.rerun()
+        right.button(
+            t("ui_reset_edits", lang), key=f"reset_{card.id}", on_click=_new_table, args=(version_key,)
+        )
     return corrected
 
 
-def show_transcript(index: int, card: Card, outcome: Transcribed, lang: Lang, threshold: float) -> None:
+def _new_table(version_key: str) -> None:
+    st.session_state[version_key] = st.session_state.get(version_key, 0) + 1
+
+
+def show_transcript(card: Card, outcome: Transcribed, lang: Lang, threshold: float) -> None:
     transcript = outcome.transcript
     if transcript.forced_language:
         st.markdown(f"**{plain(t('ui_forced', lang, name=transcript.forced_language))}**")
     else:
         seconds = t("ui_langid_time", lang, seconds=transcript.verdict.seconds)
         st.markdown(f"**{plain(verdict_label(transcript.verdict, lang))}** :gray[· {plain(seconds)}]")
-    names = speaker_names(index, transcript, lang)
+    names = speaker_names(card, transcript, lang)
     player = show_player(card, lang)
     find_box = st.container()
     segments_tab, edit_tab = st.tabs([t("ui_tab_segments", lang), t("ui_tab_edit", lang)])
@@ -537,7 +413,7 @@ def show_transcript(index: int, card: Card, outcome: Transcribed, lang: Lang, th
         st.html(review_html(segments, names, threshold, player, lang))
     text = export(transcript, "txt", names).rstrip("\n")
     # the names and edits are part of the key: a renamed speaker or a correction redraws the box
-    key = f"text_{index}_{abs(hash((tuple(sorted(names.items())), text)))}"
+    key = f"text_{card.id}_{abs(hash((tuple(sorted(names.items())), text)))}"
     st.text_area(t("ui_transcript", lang), text, height=200, key=key)
     copy_button(text, lang)
     formats = [fmt for fmt in FORMAT_NAMES if fmt != "rttm" or transcript.turns]
@@ -548,18 +424,47 @@ def show_transcript(index: int, card: Card, outcome: Transcribed, lang: Lang, th
             data=partial(export_file, transcript, fmt, names, card.name),
             file_name=f"transcript.{info.extension}",
             mime=info.mime,
-            key=f"dl_{fmt}_{index}",
+            key=f"dl_{fmt}_{card.id}",
             on_click="ignore",
         )
 
 
-def override_controls(index: int, lang: str) -> None:
+def override_controls(card: Card, uploaded: bool, lang: Lang) -> None:
+    """A language to use anyway and the button that reruns the card's own file with it (the whole page
+    reruns: the job draws its progress above the cards). Once that file has left the uploader the card
+    says so instead: no other file is ever transcribed into it."""
+    if not uploaded:
+        st.warning(t("ui_upload_removed", lang))
+        return
     choice = st.selectbox(
-        t("ui_override_language", lang), [AUTO, *ALL_LANGUAGES], format_func=_auto(lang), key=f"ovl_{index}"
+        t("ui_override_language", lang), [AUTO, *ALL_LANGUAGES], format_func=_auto(lang), key=f"ovl_{card.id}"
     )
-    if st.button(t("ui_transcribe_anyway", lang), key=f"ov_{index}"):
-        st.session_state["override"] = (index, choice)
+    if st.button(t("ui_transcribe_anyway", lang), key=f"ov_{card.id}"):
+        st.session_state["override"] = (card.id, choice)
         st.rerun()
+
+
+def transcribe_anyway(
+    card_id: str,
+    uploads: list[Upload],
+    models: Models,
+    settings: Settings,
+    options: TranscribeOptions,
+    lang: Lang,
+) -> None:
+    """Rerun a refused card's own file, found by its upload's identity, and put the outcome in that card;
+    if the file has left the uploader nothing runs (the card says so), whatever else was added or removed."""
+    state = st.session_state
+    cards: list[Card] = state.get("cards", [])
+    at = next((i for i, card in enumerate(cards) if card.id == card_id), None)
+    if at is None:
+        return
+    upload = next((u for u in uploads if u.file.file_id == cards[at].file_id), None)
+    if upload is None:
+        return
+    state["jobs_running"] = True
+    cards[at] = run_one(upload, models, settings, options, lang)
+    state["jobs_running"] = False
 
 
 def _request_cancel() -> None:
@@ -568,6 +473,7 @@ def _request_cancel() -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Qwen3-ASR", page_icon="🎙️", layout="centered")
+    share_upload_bytes()
     lang = ui_language()
     settings = settings_or_error()
     if isinstance(settings, SettingsError):
@@ -600,7 +506,7 @@ def main() -> None:
     if options.word_timestamps:
         try:
             with st.spinner(t("ui_stage_loading", lang)):
-                aligner = load_aligner(settings)
+                aligner = aligner_loader(settings).get()
         except UserFacingError as exc:
             model_problem(lang, exc, DEFAULT_ALIGNER_ID, ALIGNER_ENV)
     if speakers is not None and not speakers.ready:
@@ -620,9 +526,9 @@ def main() -> None:
         t("ui_upload", lang), type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads"
     )
     recording = st.audio_input(t("ui_record", lang), key="recording")
-    sources = [(f.name, f) for f in files or []]
+    uploads = [Upload(f.name, f) for f in files or []]
     if recording is not None:
-        sources.append((t("ui_recording_name", lang), recording))
+        uploads.append(Upload(t("ui_recording_name", lang), recording))
 
     state = st.session_state
     # `jobs_running` is set before a run's jobs and cleared when they are all done; `run_job` returns every
@@ -635,29 +541,27 @@ def main() -> None:
         st.info(t("ui_interrupted", lang))
 
     override = state.pop("override", None)
-    if override is not None and override[0] < len(sources):
-        index, choice = override
-        name, upload = sources[index]
+    if override is not None:
+        card_id, choice = override
         anyway = options.anyway(None if choice == AUTO else choice)
-        state["jobs_running"] = True
-        state["cards"][index] = run_one(name, upload.getvalue(), models, settings, anyway, lang)
-        state["jobs_running"] = False
+        transcribe_anyway(card_id, uploads, models, settings, anyway, lang)
 
-    clicked = st.button(t("ui_transcribe", lang), type="primary", disabled=not sources)
+    clicked = st.button(t("ui_transcribe", lang), type="primary", disabled=not uploads)
     if clicked:
         st.button(t("ui_cancel", lang), on_click=_request_cancel)
         state["cards"] = []
         state["jobs_running"] = True
-        for name, upload in sources:
-            state["cards"].append(run_one(name, upload.getvalue(), models, settings, options, lang))
+        for upload in uploads:
+            state["cards"].append(run_one(upload, models, settings, options, lang))
         state["jobs_running"] = False
         st.rerun()
 
-    cards = state.get("cards", [])
+    cards: list[Card] = state.get("cards", [])
     if cards:
-        st.html(_REVIEW_SCRIPT, unsafe_allow_javascript=True)
-    for index, card in enumerate(cards):
-        show_card(index, card, lang, threshold)
+        st.html(REVIEW_SCRIPT, unsafe_allow_javascript=True)
+    present = {upload.file.file_id for upload in uploads}
+    for card in cards:
+        show_card(card, card.file_id in present, lang, threshold)
 
 
 if __name__ == "__main__":  # each browser session's run of the page

@@ -94,6 +94,10 @@ class Aligner(LocalModel):
         """Load from a local folder or the hub cache; never downloads. Raises `UserFacingError`."""
         return cls(load_local(Qwen3ASRForTokenClassification, model, "aligner", plan))
 
+    def time_words(self, wav_path: Path, transcript: Transcript) -> Transcript:
+        """`asr.models.WordTimer`: `align_transcript` with this aligner."""
+        return align_transcript(self, wav_path, transcript)
+
     def words(self, text: str, language: str) -> list[str]:
         """The words the aligner will time in `text`, split exactly as the processor splits them."""
         words: list[str] = self.processor.split_words_for_alignment(text, language)

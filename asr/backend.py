@@ -2,6 +2,10 @@
 
 `asr.transcribe` runs the language check and the batches against this interface only, so a second engine
 (a vLLM server for a team, an ONNX build) plugs in without a change to the pipeline, the page or the CLI.
+What an engine can do beyond transcribing a batch it states in `Capabilities`, and the pipeline does without
+whatever it lacks: no early probe, and the language check decodes the first chunk up to its tag; no token
+probabilities, and no word is marked for checking; no context prompt or forced language, and the user is
+told the choice could not be used. The answer itself is read by `asr.engines.qwen3_output` for every engine.
 The records here are plain data; a backend's own decoder state travels inside `LanguageProbe.state`, which
 only the backend that made it reads.
 """
@@ -43,8 +47,23 @@ class LanguageProbe:
     state: object = field(default=None, repr=False, compare=False)  # private to the backend that made it
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine offers beyond `Backend.transcribe` on a batch; each is optional."""
+
+    token_probabilities: bool = False  # `ChunkOutput.pieces` and `language_prob` are filled in
+    context_prompt: bool = False  # `context` (hotwords) reaches the model
+    forced_language: bool = False  # `language` prefills the tag
+    language_probe: bool = False  # a `LanguageProber`: stops at the tag and resumes from there
+
+
 class Backend(Protocol):
     """A loaded speech model the pipeline can run; implementations must be safe to call from many threads."""
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What this engine offers; the pipeline works without any of it."""
+        ...
 
     @property
     def device(self) -> str:
@@ -53,10 +72,6 @@ class Backend(Protocol):
 
     def preferred_batch_size(self) -> int:
         """How many chunks one `transcribe` call should take on this device right now."""
-        ...
-
-    def probe_language(self, audio: np.ndarray, *, context: str | None = None) -> LanguageProbe:
-        """Generate one chunk's answer only until its language is known."""
         ...
 
     def transcribe(
@@ -68,5 +83,14 @@ class Backend(Protocol):
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
     ) -> list[ChunkOutput]:
-        """Transcribe a batch of 16 kHz mono float32 chunks; `resume` is `probe_language(audios[0])`."""
+        """Transcribe a batch of 16 kHz mono float32 chunks; `resume` is `probe_language(audios[0])` from an
+        engine with `language_probe`, else None."""
+        ...
+
+
+class LanguageProber(Backend, Protocol):
+    """An engine with `Capabilities.language_probe`: it stops a chunk at its tag and can go on from there."""
+
+    def probe_language(self, audio: np.ndarray, *, context: str | None = None) -> LanguageProbe:
+        """Generate one chunk's answer only until its language is known."""
         ...

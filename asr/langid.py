@@ -3,25 +3,21 @@
 Qwen3-ASR answers ``language <Name><asr_text><transcript>`` (``language None<asr_text>`` when it hears no
 speech), so language ID costs nothing extra: we read the tag of the first chunk, and a language that is not
 accepted is refused after those few tokens. This module is pure logic (no model, no I/O, no presentation):
-the tag parser the engine stops on, the policy and the verdict are decided here and tested without weights;
-`asr.i18n` words them for the user.
+the names a tag may hold, the policy and the verdict are decided here and tested without weights (the answer
+itself is read by `asr.engines.qwen3_output`); `asr.i18n` words them for the user.
 
 Nothing here logs: transcripts are private and only flow through return values.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
 
 from asr.errors import UserFacingError
 
-ASR_TEXT_MARKER = "<asr_text>"
-_TAG_WORD = "language"
-_NO_SPEECH = "None"
+NO_SPEECH = "None"  # the name in the tag of an answer with no speech
 
 CHINESE = "Chinese"
 ENGLISH = "English"
@@ -88,106 +84,15 @@ _GENERIC_DIALECT_ZH = "中文方言"
 _STANDARD_CHINESE = frozenset({"chinese", "mandarin", "mandarin chinese", "standard chinese"})
 _CHINESE_HINTS = ("chinese", "mandarin", "dialect")
 
-# Names a tag may still grow into; used to tell a truncated tag ("language Chin") from a transcript that
-# merely starts with the word "language".
-_KNOWN_TAG_NAMES: tuple[str, ...] = tuple(
-    {name.lower() for name in _MODEL_LANGUAGES} | set(_DIALECT_ZH) | {_NO_SPEECH.lower()}
+#: Every name a language tag may hold, lower-case (the model's languages, the dialects, "none"): what tells a
+#: truncated tag ("language Chin") from a transcript that merely starts with the word "language"
+#: (`asr.engines.qwen3_output`).
+TAG_NAMES: tuple[str, ...] = tuple(
+    sorted({name.lower() for name in _MODEL_LANGUAGES} | set(_DIALECT_ZH) | {NO_SPEECH.lower()})
 )
 
-_PREAMBLE = re.compile(r"^\s*(?:<\|im_start\|>)?\s*assistant\s*\n")
-_TRAILING_SPECIALS = re.compile(r"(?:\s*<\|(?:im_end|endoftext)\|>)+\s*$")
 _PARENTHETICAL = re.compile(r"\([^)]*\)")
 _NAME_SUFFIX = re.compile(r"\s+(?:dialect|language|chinese)$")
-
-
-# --- parsing the model's answer -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ParsedOutput:
-    """One decoded answer split into the model's language name and the transcript.
-
-    `well_formed` is False when the `<asr_text>` marker is missing (the model skipped the tag, or generation
-    was cut inside it); callers then must not trust `language`.
-    """
-
-    language: str | None
-    text: str
-    well_formed: bool
-
-
-TagState = Literal["pending", "complete", "absent"]
-
-
-@dataclass(frozen=True)
-class LanguageTag:
-    """What the text generated so far says about the language tag.
-
-    * ``pending``: still inside the tag (``language Chin``) — keep generating.
-    * ``complete``: the marker appeared, or the name can't grow any more; `language` is the model's name,
-      None for no speech.
-    * ``absent``: the text does not look like a tag (e.g. the language was forced) — never stop on it.
-    """
-
-    state: TagState
-    language: str | None = None
-
-
-def _strip_decoding_noise(raw: str) -> str:
-    """Drop the chat-template debris a decode with special tokens kept leaves around the answer."""
-    return _TRAILING_SPECIALS.sub("", _PREAMBLE.sub("", raw, count=1)).strip()
-
-
-def _language_from_prefix(prefix: str) -> str | None:
-    """The language name in the text before the marker; None for ``language None`` or an empty tag."""
-    first_line = next((line.strip() for line in prefix.splitlines() if line.strip()), "")
-    if first_line.lower().startswith(_TAG_WORD):
-        first_line = first_line[len(_TAG_WORD) :].strip()
-    if not first_line or first_line.lower() == _NO_SPEECH.lower():
-        return None
-    return first_line
-
-
-def _could_be_tag(text: str) -> bool:
-    """True if `text` is a tag cut short: a prefix of "language", or "language " + a known name's prefix."""
-    lowered = text.lower()
-    if len(lowered) <= len(_TAG_WORD):
-        return _TAG_WORD.startswith(lowered)
-    if not lowered.startswith(_TAG_WORD + " "):
-        return False
-    partial_name = lowered[len(_TAG_WORD) :].strip()
-    return any(name.startswith(partial_name) for name in _KNOWN_TAG_NAMES)
-
-
-def parse_language_prefix(partial: str) -> LanguageTag:
-    """Classify the text decoded so far: the language probe reads its tag with this.
-
-    A tag is complete at its marker, or one token earlier when the name is already certain: a known name
-    that no other known name extends ("language English" is complete; "language Sichuan" may still become
-    "Sichuanese" and waits). That spares the probe one decoding step at batch 1.
-    """
-    text = _strip_decoding_noise(partial)
-    if ASR_TEXT_MARKER in text:
-        return LanguageTag("complete", _language_from_prefix(text.split(ASR_TEXT_MARKER, 1)[0]))
-    lowered = text.lower()
-    if lowered.startswith(_TAG_WORD + " "):
-        name = lowered[len(_TAG_WORD) :].strip()
-        if name in _KNOWN_TAG_NAMES and not any(o.startswith(name) and o != name for o in _KNOWN_TAG_NAMES):
-            return LanguageTag("complete", _language_from_prefix(text))
-    return LanguageTag("pending" if _could_be_tag(text) else "absent")
-
-
-def parse_model_output(raw: str) -> ParsedOutput:
-    """Split a full decoded answer into language and transcript, tolerating what generation can leave behind.
-
-    A truncated tag yields an empty transcript (nothing was transcribed yet); any other marker-less string is
-    kept whole as the transcript, because dropping words the model did produce is worse than a missing tag.
-    """
-    text = _strip_decoding_noise(raw)
-    if ASR_TEXT_MARKER in text:
-        prefix, transcript = text.split(ASR_TEXT_MARKER, 1)
-        return ParsedOutput(_language_from_prefix(prefix), transcript.strip(), well_formed=True)
-    return ParsedOutput(None, "" if _could_be_tag(text) else text, well_formed=False)
 
 
 # --- policy -------------------------------------------------------------------------------------------------
@@ -299,13 +204,6 @@ def script_mix(text: str) -> ScriptMix:
 
 
 # --- verdict ------------------------------------------------------------------------------------------------
-
-
-def tag_probability(name_token_probs: Sequence[float]) -> float:
-    """One chunk's confidence in its language: the product of the softmax probabilities of the tokens spelling
-    the name (between "language" and `<asr_text>`). The product is the probability of the whole name, so a
-    multi-token name is not flattered by one confident token."""
-    return min(1.0, max(0.0, math.prod(name_token_probs)))
 
 
 def dialect_zh_name(dialect: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from asr.confidence import DEFAULT_LOW_CONFIDENCE
+from asr.engines.registry import BACKEND_ENV, DEFAULT_ENGINE, ENGINES
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV
 
 Precision = Literal["float32", "bfloat16", "float16"]
@@ -31,6 +32,7 @@ _SWITCH = {"": False, "0": False, "1": True}
 class Settings:
     """What the user configured, validated; None means "decide by the machine"."""
 
+    backend: str = DEFAULT_ENGINE  # a name in `asr.engines.registry.ENGINES`
     model: str = DEFAULT_MODEL_ID
     aligner_model: str = DEFAULT_ALIGNER_ID
     max_seconds: float = DEFAULT_MAX_SECONDS
@@ -62,6 +64,7 @@ class Variable:
 
 
 VARIABLES: tuple[Variable, ...] = (
+    Variable(BACKEND_ENV, DEFAULT_ENGINE, "the engine that runs the model: " + ", ".join(ENGINES)),
     Variable(MODEL_ENV, DEFAULT_MODEL_ID, "model folder or Hugging Face id in the local cache"),
     Variable(ALIGNER_ENV, DEFAULT_ALIGNER_ID, "forced aligner for word timestamps, loaded only when asked"),
     Variable("ASR_MAX_SECONDS", "10800 (3 h)", "longest recording accepted, in seconds"),
@@ -85,6 +88,12 @@ VARIABLES: tuple[Variable, ...] = (
 
 
 def _text(value: str) -> str:
+    return value
+
+
+def _engine(value: str) -> str:
+    if value not in ENGINES:
+        raise ValueError(value)
     return value
 
 
@@ -126,6 +135,7 @@ def _executable(value: str) -> str:
 
 
 _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
+    BACKEND_ENV: ("backend", _engine),
     MODEL_ENV: ("model", _text),
     ALIGNER_ENV: ("aligner_model", _text),
     "ASR_MAX_SECONDS": ("max_seconds", _positive_seconds),

@@ -1,17 +1,14 @@
-"""Decoded WAV -> language verdict -> transcript, chunk batch by chunk batch.
+"""Chunks of speech in -> language verdict -> new segments out, batch by batch.
 
-`stream_transcription` is a generator (like faster-whisper's `transcribe`): it yields a `Progress` after
-every batch, so the UI can show partial text and an ETA and stop between batches (closing the generator is
-the cancel). It talks to the model through `asr.backend.Backend` only. The language check is the first
-chunk's own first tokens: the backend generates that chunk alone until its `language <Name>` tag is
-certain, so a refused recording costs one chunk's encoder pass and prefill plus two tokens; an accepted one
-goes on from that very decoder state inside the first batch, so nothing is computed twice and the rest of
-the batch still shares every decoder step with it.
-
-Batches hold chunks of similar length (sorted by duration; the batch that holds the first chunk runs first,
-for the language check). A batch decodes until its longest row is done and its KV cache is sized for that
-row, so mixing a 3 s reply with 28 s monologues made the short rows wait; speech-bounded chunks and cuts at
-speaker changes make many short ones.
+`stream_transcription` is a generator (like faster-whisper's `transcribe`): it takes its audio from an
+`asr.sources.ChunkSource` (a decoded file now, a microphone later) and yields a `Progress` after every
+batch with the segments that batch finished, so the UI can show partial text and an ETA and stop between
+batches (closing the generator is the cancel). It talks to the model through `asr.backend.Backend` only.
+The language check is the first chunk's own first tokens: an engine with an early probe generates that
+chunk alone until its `language <Name>` tag is certain and, when accepted, goes on from that very decoder
+state inside the first batch; an engine without one decodes the first chunk up to its tag. Either way a
+refused recording costs one chunk's encoder pass and a few tokens. Batching is the source's: a file batches
+chunks of similar length (`asr.sources.batches`).
 """
 
 from __future__ import annotations
@@ -20,15 +17,19 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import cast
 
-from asr.audio import DecodedAudio, load_pcm
-from asr.backend import Backend, ChunkOutput, LanguageProbe
+import numpy as np
+
+from asr.backend import Backend, ChunkOutput, LanguageProbe, LanguageProber
 from asr.chunking import LONG_PAUSE_S, Chunk
 from asr.confidence import fit_pieces
+from asr.engines.qwen3_output import MAX_TAG_TOKENS, parse_language_prefix
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
 from asr.repetition import trim_repeats
-from asr.transcript import LanguageCheck, Segment, Timings, Transcript, join_texts
+from asr.sources import ChunkSource
+from asr.transcript import LanguageCheck, Segment, join_texts
 
 log = logging.getLogger(__name__)
 
@@ -71,23 +72,34 @@ class TranscribeOptions:
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a transcription stands; `segments` holds everything finished so far, in time order, and
-    `added` the segments this step finished."""
+    """Where a transcription stands, and `added`: the segments this step finished (never the earlier ones,
+    so an hour's progress events do not copy its whole transcript again at every step)."""
 
     done_chunks: int
-    total_chunks: int
+    total_chunks: int | None  # None while the source is still giving audio
     elapsed_s: float
     verdict: Verdict
-    segments: tuple[Segment, ...] = field(default_factory=tuple)
     added: tuple[Segment, ...] = field(default_factory=tuple)
     done_s: float = 0.0  # seconds of audio transcribed so far, of `total_s`
-    total_s: float = 0.0
+    total_s: float | None = None
 
     @property
     def eta_s(self) -> float | None:
-        if not self.done_chunks or self.done_chunks >= self.total_chunks or self.done_s <= 0:
+        total, total_s = self.total_chunks, self.total_s
+        if total is None or total_s is None or not self.done_chunks or self.done_chunks >= total:
             return None
-        return self.elapsed_s / self.done_s * (self.total_s - self.done_s)
+        if self.done_s <= 0:
+            return None
+        return self.elapsed_s / self.done_s * (total_s - self.done_s)
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What the speech model gave for a whole recording: its segments in time order and the verdict."""
+
+    segments: tuple[Segment, ...]
+    verdict: Verdict
+    seconds: float
 
 
 def token_budget(chunks: list[Chunk], tokens_per_second: float = TOKENS_PER_SECOND) -> int:
@@ -116,92 +128,90 @@ def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
     )
 
 
-def batches(chunks: Sequence[Chunk], size: int) -> list[list[Chunk]]:
-    """Chunks of similar length together; the batch holding the first chunk first (the language probe)."""
-    ordered = sorted(chunks, key=lambda c: (c.duration_s, c.index))
-    groups = [ordered[at : at + size] for at in range(0, len(ordered), size)]
-    first = next(i for i, group in enumerate(groups) if any(c.index == chunks[0].index for c in group))
-    head = sorted(groups[first], key=lambda c: c.index != chunks[0].index)  # the probed chunk is row 0
-    return [head, *groups[:first], *groups[first + 1 :]]
+def probe_language(backend: Backend, audio: np.ndarray, context: str | None) -> LanguageProbe:
+    """The first chunk's language: from the engine's own probe where it has one, else by decoding that chunk
+    up to its tag (a few tokens, which the first batch then decodes again: nothing to resume from)."""
+    if backend.capabilities.language_probe:
+        return cast(LanguageProber, backend).probe_language(audio, context=context)
+    started = time.perf_counter()
+    [output] = backend.transcribe([audio], context=context, max_new_tokens=MAX_TAG_TOKENS)
+    tag = parse_language_prefix(output.raw)
+    return LanguageProbe(tag.language, output.language_prob, time.perf_counter() - started)
 
 
 def stream_transcription(
-    backend: Backend, audio: DecodedAudio, options: TranscribeOptions, chunks: Sequence[Chunk]
+    backend: Backend, source: ChunkSource, options: TranscribeOptions
 ) -> Iterator[Progress]:
-    """Yield progress after each batch; the last one holds every segment.
+    """Yield progress after each batch, with the segments that batch finished (each segment once).
 
-    `chunks` are the speech to transcribe (`asr.chunking.plan_chunks`), in time order. Raises
-    `UserFacingError("no_speech")` when there is none and the language refusal for a rejected language.
+    Raises `UserFacingError("no_speech")` when the source gives no chunk, and the language refusal for a
+    rejected language (read from the first chunk before anything else is transcribed).
     """
     started = time.perf_counter()
-    if audio.is_silent or not chunks:
-        raise UserFacingError("no_speech")
-
     log.info("Recognition started")
     size = options.batch_size or backend.preferred_batch_size()
     languages: list[str | None] = []
     probs: list[float] = []
-    done: dict[int, Segment] = {}
+    texts: dict[int, str] = {}  # each finished chunk's text, for the verdict's script mix
     verdict_seconds = 0.0
-    total_s = sum(c.duration_s for c in chunks)
     done_s = 0.0
-    for number, batch in enumerate(batches(chunks, size)):
-        pcm = [load_pcm(audio.wav_path, c.start_s, c.end_s) for c in batch]
+    for number, batch in enumerate(source.batches(size)):
+        chunks = [item.chunk for item in batch]
+        pcm = [item.pcm for item in batch]
         probe: LanguageProbe | None = None
         if number == 0 and options.language is None and options.accepted is not None:
-            probe = backend.probe_language(pcm[0], context=options.context)
+            probe = probe_language(backend, pcm[0], options.context)
             verdict_seconds = probe.seconds
             if not is_accepted(probe.language, options.accepted):
                 log.info("Language refused after %.2f s", verdict_seconds)
                 raise refusal_error(options.accepted)
-        budget = token_budget(batch, options.tokens_per_second)
+        budget = token_budget(chunks, options.tokens_per_second)
+        resume = probe if backend.capabilities.language_probe else None
         outputs = backend.transcribe(
-            pcm, language=options.language, context=options.context, max_new_tokens=budget, resume=probe
+            pcm, language=options.language, context=options.context, max_new_tokens=budget, resume=resume
         )
-        added = tuple(_segment(c, o, budget) for c, o in zip(batch, outputs, strict=True))
-        for chunk, output, segment in zip(batch, outputs, added, strict=True):
-            done[chunk.index] = segment
+        added = tuple(_segment(c, o, budget) for c, o in zip(chunks, outputs, strict=True))
+        for chunk, output, segment in zip(chunks, outputs, added, strict=True):
+            texts[chunk.index] = segment.text
             languages.append(output.language)
             probs.append(output.language_prob or 0.0)
-        done_s += sum(c.duration_s for c in batch)
-        segments = tuple(done[index] for index in sorted(done))
-        verdict = _verdict(options, languages, probs, segments, verdict_seconds)
-        log.info("Chunks done: %d of %d", len(done), len(chunks))
+        done_s += sum(c.duration_s for c in chunks)
+        in_order = [texts[index] for index in sorted(texts)]
+        verdict = _verdict(options, languages, probs, in_order, verdict_seconds)
+        log.info("Chunks done: %d", len(texts))
         elapsed = time.perf_counter() - started
-        yield Progress(len(done), len(chunks), elapsed, verdict, segments, added, done_s, total_s)
+        total = source.total_chunks
+        yield Progress(len(texts), total, elapsed, verdict, added, done_s, source.total_s)
+    if not texts:
+        raise UserFacingError("no_speech")
 
 
 def _verdict(
     options: TranscribeOptions,
     languages: list[str | None],
     probs: list[float],
-    segments: Sequence[Segment],
+    texts: Sequence[str],
     seconds: float,
 ) -> Verdict:
     if options.language:
         return decide_verdict([options.language] * len(languages), [1.0] * len(languages), "", seconds)
-    return decide_verdict(languages, probs, join_texts(s.text for s in segments), seconds)
+    return decide_verdict(languages, probs, join_texts(texts), seconds)
 
 
 def transcribe(
     backend: Backend,
-    audio: DecodedAudio,
+    source: ChunkSource,
     options: TranscribeOptions,
-    chunks: Sequence[Chunk],
     on_progress: Callable[[Progress], None] | None = None,
-) -> Transcript:
-    """The whole recording as a `Transcript`, reporting each step of `stream_transcription` on the way."""
+) -> Recognition:
+    """Every chunk of `source` transcribed, reporting each step of `stream_transcription` on the way."""
+    segments: list[Segment] = []
     last: Progress | None = None
-    for step in stream_transcription(backend, audio, options, chunks):
+    for step in stream_transcription(backend, source, options):
         if on_progress is not None:
             on_progress(step)
+        segments.extend(step.added)
         last = step
     assert last is not None  # stream_transcription yields at least once or raises
-    return Transcript(
-        segments=last.segments,
-        verdict=last.verdict,
-        duration_s=audio.duration_s,
-        timings=Timings(transcribe_s=last.elapsed_s, verdict_s=last.verdict.seconds),
-        language_check=options.language_check,
-        forced_language=options.language,
-    )
+    segments.sort(key=lambda segment: segment.start)
+    return Recognition(tuple(segments), last.verdict, last.elapsed_s)

@@ -2,8 +2,10 @@
 
 Loopback and local sockets pass. Anything else is counted (host and port, never payload) and, once
 `lock_down()` has run, refused by raising inside the hook, which CPython does *before* the system call, so no
-packet and no DNS query leaves. Until lock-down the guard only records, because the very first run may
-have to fetch the model. Audit hooks cannot be removed, which is the point: nothing later can switch it off.
+packet and no DNS query leaves. The app never downloads anything (weights are local files only), so both
+front-ends lock down before they load anything: the page in `privacy.process.secure_process`, the CLI at the
+start of a command. Before that call the guard only records, which is what a test of the guard's own
+decisions needs. Audit hooks cannot be removed, which is the point: nothing later can switch it off.
 """
 
 from __future__ import annotations
@@ -156,7 +158,7 @@ def go_offline() -> None:
 
 
 def lock_down() -> None:
-    """Block every non-local connection from now on; the engine calls this once the model is loaded."""
+    """Block every non-local connection from now on; the page and the CLI call this before loading models."""
     install()
     go_offline()
     with _state.lock:

@@ -1,8 +1,8 @@
 """Everything that must be true of the process before it serves anyone, however it was started.
 
 Users start the app with `python -m privacy` (the README) or with the seed article's
-`streamlit run app.py --server.port=8501`. Both end up importing `app.py` as the server's ASGI module before
-the first request is answered (see `privacy.server`), and that import calls `secure_process()`; the launcher
+`streamlit run app.py --server.port=8501`. Both end up importing `app.py` as the server's ASGI module (its
+last lines) before the first request is answered, and that import calls `secure_process()`; the launcher
 calls it earlier still, so Streamlit's own start-up is covered too. It is idempotent: the second call is a
 no-op. In this order: Streamlit's outbound IP probes pinned, the private temp root created and TMPDIR pointed
 into this process's folder (so multipart upload spools fall under our sweep), dead processes' leftovers

@@ -3,7 +3,8 @@
 The server side reuses tests/test_privacy.py's helpers (free port, health probe, strace command line, the
 strace parser `outbound` and its `Server` with SIGTERM-the-Python-not-strace `stop`); this module only adds a
 captured server log, the README start command with the env a test needs, and browser-side plumbing:
-a request recorder, and small page actions (upload, remove, transcribe, wait for a card).
+a request recorder, a recorder of what the server sends the page, and small page actions (upload, remove,
+transcribe, wait for a card).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
@@ -219,6 +221,51 @@ class Traffic:
         return [url for url in self.urls if not self.is_local(url)]
 
 
+class Redraws:
+    """What the server sent one page over its WebSocket (Streamlit's ForwardMsg protobufs): each element it
+    drew and how each script run ended, so a test can count what a click made the server redraw."""
+
+    def __init__(self, page) -> None:
+        self.messages: list[ForwardMsg] = []
+        page.on("websocket", lambda ws: ws.on("framereceived", self._received))
+
+    def _received(self, payload: str | bytes) -> None:
+        if not isinstance(payload, bytes):
+            return
+        message = ForwardMsg.FromString(payload)
+        if message.WhichOneof("type") != "heartbeat_ack":  # the page's keep-alive, no drawing
+            self.messages.append(message)
+
+    def mark(self) -> int:
+        return len(self.messages)
+
+    def idle(self) -> bool:
+        """The last script run that started has finished (each run opens with a new_session message)."""
+        kinds = [m.WhichOneof("type") for m in self.messages]
+        started = max((i for i, k in enumerate(kinds) if k == "new_session"), default=-1)
+        finished = max((i for i, k in enumerate(kinds) if k == "script_finished"), default=-1)
+        return finished > started
+
+    def html_since(self, mark: int) -> list[str]:
+        """The bodies of the `st.html` elements drawn since `mark`."""
+        return [
+            m.delta.new_element.html.body
+            for m in self.messages[mark:]
+            if m.WhichOneof("type") == "delta"
+            and m.delta.WhichOneof("type") == "new_element"
+            and m.delta.new_element.WhichOneof("type") == "html"
+        ]
+
+    def runs_since(self, mark: int) -> list[str]:
+        """How each script run since `mark` ended: "FINISHED_SUCCESSFULLY" for a whole-page run,
+        "FINISHED_FRAGMENT_RUN_SUCCESSFULLY" for a fragment's."""
+        return [
+            ForwardMsg.ScriptFinishedStatus.Name(m.script_finished)
+            for m in self.messages[mark:]
+            if m.WhichOneof("type") == "script_finished"
+        ]
+
+
 def new_page(browser, traffic: Traffic):
     """A fresh browser session (context): en-US, clipboard on, downloads accepted, every request recorded."""
     context = browser.new_context(
@@ -283,6 +330,11 @@ def start_transcription(page) -> None:
 def card_title(page, name: str):
     """The bold file name that heads a result card (drawn only once the job is over)."""
     return page.locator("[data-testid=stMarkdownContainer] strong", has_text=name)
+
+
+def card(page, name: str):
+    """The result card headed by `name`: everything drawn for that file (keyed `card_<id>` by the page)."""
+    return page.locator("[class*='st-key-card_']").filter(has=card_title(page, name))
 
 
 def wait_error(page, name: str, code: str, **params: object) -> str:

@@ -114,12 +114,26 @@ def test_refused_language_offers_transcribe_anyway(monkeypatch, japanese_checkpo
     transcribe(app)
     assert [e.value for e in app.error] == [t("language_refused", "en")]
     assert not [a for a in app.text_area if a.label == t("ui_transcript", "en")]
-    app.selectbox(key="ovl_0").set_value("Japanese")
+    [language] = [s for s in app.selectbox if s.label == t("ui_override_language", "en")]
+    language.set_value("Japanese")
     [anyway] = [b for b in app.button if b.label == t("ui_transcribe_anyway", "en")]
     anyway.click().run()
     assert not app.exception
     assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == ["hello world"]
     assert any(m.value == r"**forced\: Japanese**" for m in app.markdown)
+
+
+def test_transcribe_anyway_is_not_offered_once_the_cards_file_has_left_the_uploader(
+    monkeypatch, japanese_checkpoint, speech_files
+) -> None:
+    app = start(monkeypatch, japanese_checkpoint)
+    app.get("file_uploader")[0].set_value(("memo.wav", speech_files[("en", "wav")].read_bytes(), "audio/wav"))
+    transcribe(app)
+    assert [b for b in app.button if b.label == t("ui_transcribe_anyway", "en")]
+    app.get("file_uploader")[0].clear().run()
+    assert [e.value for e in app.error] == [t("language_refused", "en")], "the card keeps its outcome"
+    assert [w.value for w in app.warning] == [t("ui_upload_removed", "en")]
+    assert not [b for b in app.button if b.label == t("ui_transcribe_anyway", "en")]
 
 
 def test_microphone_recording_goes_through_the_same_pipeline(monkeypatch, english_checkpoint, speech_files):

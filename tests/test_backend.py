@@ -3,7 +3,9 @@
 The fake is pure Python (no torch, no weights): it proves that a second backend (a vLLM server, an ONNX
 build) plugs in with no change to `transcribe.py`, `app.py` or `asr/cli.py`, and that the pipeline hands a
 backend its own probe state back to resume. The same cases run on the real tiny engine, so the fake cannot
-drift from what the real one does.
+drift from what the real one does. `PlainEngine` is the real model with none of the optional capabilities
+(no probe, no token probabilities, no context, no forced language), chosen by `ASR_BACKEND` through the
+registry like any engine: the least a second engine may offer still goes through job, page and CLI.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from streamlit.testing.v1 import AppTest
 
 import asr.background
 import asr.cli as cli_module
-from asr.backend import Backend, ChunkOutput, LanguageProbe
+from asr.backend import Backend, Capabilities, ChunkOutput, LanguageProbe
 from asr.engine import AsrEngine
+from asr.engines.qwen3_output import MAX_TAG_TOKENS, read_text
+from asr.engines.registry import ENGINES
 from asr.i18n import t
 from asr.job import Failed, Transcribed, run_job
 from asr.settings import Settings
@@ -37,6 +41,7 @@ class FakeBackend:
     batch: int = 2
     probes: list[object] = field(default_factory=list)
     calls: list[tuple[int, object]] = field(default_factory=list)  # (chunks, resume state) per call
+    capabilities: Capabilities = Capabilities(True, True, True, language_probe=True)
 
     @property
     def device(self) -> str:
@@ -132,3 +137,132 @@ def test_the_cli_runs_on_another_backend_unchanged(monkeypatch, capsys, speech_f
     assert cli_module.main(["transcribe", str(speech_files[("en", "wav")])]) == 0
     assert capsys.readouterr().out == "hello world\n"
     assert fake.calls
+
+
+class PlainEngine:
+    """The real model behind an engine that offers nothing optional: text in its answer, nothing else."""
+
+    capabilities = Capabilities()
+
+    def __init__(self, inner: AsrEngine) -> None:
+        self.inner = inner
+        self.calls: list[tuple[int, int]] = []  # (chunks, max_new_tokens) per call
+        self.asked: set[tuple[object, object, object]] = set()  # (language, context, resume) it was given
+
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    def preferred_batch_size(self) -> int:
+        return 8
+
+    def transcribe(
+        self,
+        audios: Sequence[np.ndarray],
+        *,
+        language: str | None = None,
+        context: str | None = None,
+        max_new_tokens: int = 256,
+        resume: LanguageProbe | None = None,
+    ) -> list[ChunkOutput]:
+        self.calls.append((len(audios), max_new_tokens))
+        self.asked.add((language, context, resume))
+        outputs = self.inner.transcribe(audios, max_new_tokens=max_new_tokens)
+        return [read_text(output.raw, None, output.tokens) for output in outputs]
+
+
+def _typed_plain(engine: PlainEngine) -> Backend:
+    return engine  # the plain engine satisfies the protocol structurally
+
+
+def test_an_engine_with_no_probe_and_no_probabilities_gets_the_same_transcript(
+    english_engine: AsrEngine, tmp_path: Path
+) -> None:
+    from tests.test_pipeline import four_stretches
+
+    wav, _ = four_stretches(tmp_path)
+    full = run_job(wav, english_engine, Settings(), TranscribeOptions())
+    plain = PlainEngine(english_engine)
+    outcome = run_job(wav, _typed_plain(plain), Settings(), TranscribeOptions())
+    assert isinstance(full, Transcribed) and isinstance(outcome, Transcribed)
+    assert outcome.transcript.text == full.transcript.text
+    assert outcome.transcript.verdict.code == full.transcript.verdict.code == "en"
+    assert [s.start for s in outcome.transcript.segments] == [s.start for s in full.transcript.segments]
+    assert any(s.pieces for s in full.transcript.segments)
+    assert not any(s.pieces for s in outcome.transcript.segments), "no probabilities: no word is marked"
+    assert plain.calls[0] == (1, MAX_TAG_TOKENS), "the language check decodes the first chunk to its tag"
+    assert plain.asked == {(None, None, None)}
+
+
+def test_an_engine_with_no_probe_refuses_and_transcribes_anyway(
+    japanese_checkpoint: Path, speech_files: dict
+) -> None:
+    plain = PlainEngine(AsrEngine.load(str(japanese_checkpoint)))
+    upload = speech_files[("en", "wav")]
+    refused = run_job(upload, plain, Settings(), TranscribeOptions())
+    assert isinstance(refused, Failed) and refused.language_refused
+    assert plain.calls == [(1, MAX_TAG_TOKENS)], "a refusal costs the tag alone"
+    anyway = run_job(upload, plain, Settings(), TranscribeOptions().anyway(None))
+    assert isinstance(anyway, Transcribed) and anyway.transcript.verdict.code == "other:Japanese"
+
+
+def test_what_an_engine_cannot_do_is_said_not_silently_dropped(
+    english_engine: AsrEngine, speech_files: dict
+) -> None:
+    plain = PlainEngine(english_engine)
+    options = TranscribeOptions(context="Qwen, vLLM", language="English")
+    outcome = run_job(speech_files[("en", "wav")], plain, Settings(), options)
+    assert isinstance(outcome, Transcribed)
+    codes = [notice.code for notice in outcome.notices]
+    assert codes[:2] == ["context_unsupported", "forced_language_unsupported"]
+    assert plain.asked == {(None, None, None)}
+
+
+@pytest.fixture
+def plain_engine_setting(monkeypatch: pytest.MonkeyPatch, english_checkpoint: Path) -> list[PlainEngine]:
+    """`ASR_BACKEND=plain` picks the plain engine through the registry, as a user's setting would."""
+    loaded: list[PlainEngine] = []
+
+    def load(settings: Settings) -> Backend:
+        loaded.append(PlainEngine(AsrEngine.load(settings.model)))
+        return loaded[-1]
+
+    monkeypatch.setitem(ENGINES, "plain", load)
+    monkeypatch.setenv("ASR_BACKEND", "plain")
+    monkeypatch.setenv("ASR_MODEL", str(english_checkpoint))
+    return loaded
+
+
+def test_the_page_runs_on_an_engine_with_no_probe_and_no_probabilities(
+    plain_engine_setting: list[PlainEngine], english_engine: AsrEngine, speech_files: dict
+) -> None:
+    upload = speech_files[("en", "wav")]
+    full = run_job(upload, english_engine, Settings(), TranscribeOptions())
+    assert isinstance(full, Transcribed)
+    app = AppTest.from_file(APP, default_timeout=120)
+    app.run()
+    app.get("file_uploader")[0].set_value(("a.wav", upload.read_bytes(), "audio/wav"))
+    app.run()
+    [button] = [b for b in app.button if b.label == t("ui_transcribe", "en")]
+    button.click().run()
+    assert not app.exception
+    assert [a.value for a in app.text_area if a.label == t("ui_transcript", "en")] == [full.transcript.text]
+    [plain] = plain_engine_setting
+    assert plain.calls[0] == (1, MAX_TAG_TOKENS)
+
+
+def test_the_cli_runs_on_an_engine_with_no_probe_and_no_probabilities(
+    plain_engine_setting: list[PlainEngine],
+    monkeypatch,
+    capsys,
+    english_engine: AsrEngine,
+    speech_files: dict,
+) -> None:
+    upload = speech_files[("en", "wav")]
+    full = run_job(upload, english_engine, Settings(), TranscribeOptions())
+    assert isinstance(full, Transcribed)
+    stub_process_hooks(monkeypatch)
+    assert cli_module.main(["transcribe", str(upload)]) == 0
+    assert capsys.readouterr().out == full.transcript.text + "\n"
+    [plain] = plain_engine_setting
+    assert plain.calls[0] == (1, MAX_TAG_TOKENS)

@@ -249,6 +249,7 @@ def test_help_documents_every_option_and_variable(command: list[str], capsys) ->
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
+        ("ASR_BACKEND", "nonsense"),
         ("ASR_MAX_SECONDS", "3h"),
         ("ASR_BATCH_SIZE", "eight"),
         ("ASR_DTYPE", "fp8"),
@@ -263,6 +264,22 @@ def test_a_setting_that_cannot_be_used_stops_with_one_line_and_exit_2(
     error = SettingsError(variable, value)
     assert done.stderr.strip() == settings_error(error, "en")
     assert done.stdout == ""
+
+
+def test_help_in_a_fresh_interpreter_imports_no_torch_or_transformers() -> None:
+    """`python -m asr --help` answers at once: torch and transformers take seconds to import."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['asr', 'transcribe', '--help']\n"
+        "try:\n    runpy.run_module('asr', run_name='__main__')\n"
+        "except SystemExit as done:\n    assert done.code == 0\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'senko') if m in sys.modules), file=sys.stderr)\n"
+    )
+    command = [sys.executable, "-c", probe]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "ASR_BACKEND" in done.stdout
+    assert done.stderr.strip() == "[]"
 
 
 def test_a_bad_setting_is_one_line_in_the_real_command_too(inputs: Inputs, tmp_path: Path) -> None:

@@ -45,7 +45,9 @@ from tests.browser import (
     UI,
     WAIT_MS,
     AppServer,
+    Redraws,
     Traffic,
+    card,
     card_title,
     file_chip,
     new_page,
@@ -681,3 +683,102 @@ def test_review_page_plays_from_a_segment_finds_and_edits_and_every_download_has
         assert [p for p in written if not _inside_a_job_folder(p, server)] == []
     finally:
         server.stop()
+
+
+# --- each card is its file's, and redraws alone ---------------------------------------------------------
+
+
+def test_transcribe_anyway_on_the_second_card_after_the_first_upload_is_removed_fills_that_card(
+    chromium, tmp_path: Path, japanese_checkpoint: Path, uploads: dict[str, Path]
+) -> None:
+    """Two uploads refused by the language check (the checkpoint says Japanese): the 3 s file, then the
+    60 s one. The first is removed from the uploader; its card says it can no longer be transcribed anyway.
+    "Transcribe anyway" on the second card transcribes the 60 s file (one "hello world" per chunk, so more
+    than the 3 s file's one) into the second card, and the first card keeps its refusal."""
+    first, second = uploads["secret"], uploads["alpha"]
+    server = start_app(tmp_path, japanese_checkpoint)
+    try:
+        page = open_app(chromium, server, Traffic(server.port))
+        upload(page, first)
+        upload(page, second)
+        start_transcription(page)
+        card_title(page, second.name).first.wait_for(timeout=180_000)  # both jobs done, on a loaded machine
+        for path in (first, second):
+            assert wait_error(page, path.name, "language_refused") == t("language_refused", UI)
+        page.get_by_role("button", name=f"Remove {first.name}", exact=True).click()
+        file_chip(page, first.name).wait_for(state="detached")
+        card(page, first.name).get_by_text(t("ui_upload_removed", UI)).wait_for()
+        assert card(page, first.name).get_by_role("button", name=t("ui_transcribe_anyway", UI)).count() == 0
+
+        card(page, second.name).get_by_role("button", name=t("ui_transcribe_anyway", UI), exact=True).click()
+        box = card(page, second.name).get_by_label(t("ui_transcript", UI), exact=True)
+        box.wait_for(timeout=120_000)
+        assert re.fullmatch(f"{TRANSCRIPT}( {TRANSCRIPT})+", box.input_value()), box.input_value()
+        assert page.locator("[class*='st-key-card_']").count() == 2
+        refused = card(page, first.name)
+        assert refused.get_by_test_id("stAlert").filter(has_text=t("language_refused", UI)).count() == 1
+        assert refused.get_by_label(t("ui_transcript", UI), exact=True).count() == 0
+        page.context.close()
+    finally:
+        server.stop()
+
+
+def _wait_idle(page, redraws: Redraws) -> None:
+    """Until the page's last script run has finished and nothing more arrived for half a second."""
+    seen, deadline = -1, time.monotonic() + WAIT_MS / 1000
+    while seen != redraws.mark() or not redraws.idle():
+        assert time.monotonic() < deadline, "the page never settled"
+        seen = redraws.mark()
+        page.wait_for_timeout(500)
+
+
+def test_find_in_one_of_three_cards_redraws_that_card_only(
+    chromium, tmp_path: Path, english_checkpoint: Path, speech_files: dict[tuple[str, str], Path]
+) -> None:
+    """Three transcribed files; typing a word in the second card's Find box makes the server run that
+    card's fragment alone: one run, ended as a fragment run, and of the three review lists only the second
+    card's is sent again. Control: switching the interface language reruns the whole page, and the same
+    count then sees all three lists sent."""
+    names = ["north-office-call.mp3", "south-office-call.mp3", "west-office-call.mp3"]
+    server = start_app(tmp_path, english_checkpoint)
+    try:
+        page = new_page(chromium, Traffic(server.port))
+        redraws = Redraws(page)
+        page.goto(server.url)
+        wait_ready(page)
+        for name in names:
+            shutil.copy(speech_files[("en", "mp3")], tmp_path / name)
+            upload(page, tmp_path / name)
+        start_transcription(page)
+        page.locator(".asr-review").nth(2).wait_for(timeout=180_000)  # three jobs on a loaded machine
+        _wait_idle(page, redraws)
+        players = [card(page, name).locator(".asr-review").get_attribute("data-player") for name in names]
+        assert len(set(players)) == 3
+
+        before = redraws.mark()
+        find = card(page, names[1]).get_by_label(t("ui_find", UI), exact=True)
+        find.fill("hello")
+        find.press("Enter")
+        card(page, names[1]).get_by_text(t("ui_found", UI, count=1, query="hello")).wait_for()
+        _wait_idle(page, redraws)
+        assert redraws.runs_since(before) == ["FINISHED_FRAGMENT_RUN_SUCCESSFULLY"]
+        lists = [h for h in redraws.html_since(before) if 'class="asr-review"' in h]
+        assert [players.index(_player(h)) for h in lists] == [1], "only the second card's list is redrawn"
+        assert [card(page, name).locator(".asr-found").count() for name in names] == [0, 1, 0]
+
+        before = redraws.mark()
+        page.get_by_text("中文", exact=True).click()
+        page.get_by_text(t("ui_title", "zh"), exact=True).wait_for()
+        _wait_idle(page, redraws)
+        assert redraws.runs_since(before)[-1] == "FINISHED_SUCCESSFULLY"
+        lists = [h for h in redraws.html_since(before) if 'class="asr-review"' in h]
+        assert sorted(players.index(_player(h)) for h in lists) == [0, 1, 2], "a full run redraws every card"
+        page.context.close()
+    finally:
+        server.stop()
+
+
+def _player(review: str) -> str:
+    found = re.search(r'class="asr-review" data-player="([^"]+)"', review)
+    assert found, review[:200]
+    return found[1]

@@ -14,6 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from asr.background import BackgroundLoad, load_backend
 from asr.engine import AsrEngine, choose_batch_size, fallback_dtype
+from asr.engines.qwen3_output import read_tokens
 from asr.errors import UserFacingError
 from asr.loading import plan_device
 from asr.model_source import DEFAULT_MODEL_ID, download_command, resolve_model_dir
@@ -143,9 +144,8 @@ def test_a_character_split_over_byte_tokens_is_one_piece_and_an_unknown_id_spell
     assert len(ids) > 1, "the tiny tokenizer spells 龘 in byte tokens"
     probs = [0.9, 0.4, 0.8][: len(ids)]
     unknown = len(tokenizer) + 7
-    pieces = english_engine._pieces(
-        [*ids, unknown, *tokenizer.encode("!", add_special_tokens=False)], [*probs, 0.1, 1.0]
-    )
+    generated = torch.tensor([*ids, unknown, *tokenizer.encode("!", add_special_tokens=False)])
+    pieces = read_tokens(english_engine._answer(generated, [*probs, 0.1, 1.0]), "English").pieces
     assert [(p.text, p.probability) for p in pieces] == [("龘", min(probs)), ("!", 1.0)]
 
 

@@ -1,4 +1,4 @@
-"""Language ID: tag parsing, the stopping decision, the script-mix rule, the policy table and the verdict."""
+"""Language ID: the script-mix rule, the policy table and the verdict."""
 
 from __future__ import annotations
 
@@ -10,19 +10,14 @@ from asr.i18n import TEXT, verdict_label
 from asr.langid import (
     ALL_LANGUAGES,
     DEFAULT_ACCEPTED,
-    LanguageTag,
-    ParsedOutput,
     ScriptMix,
     Verdict,
     decide_verdict,
     dialect_of,
     is_accepted,
     is_chinese,
-    parse_language_prefix,
-    parse_model_output,
     refusal_error,
     script_mix,
-    tag_probability,
 )
 
 MIXED_1 = "这个report我明天上午10点前email给你，顺便check一下Q3的sales data"
@@ -30,70 +25,6 @@ MIXED_2 = "Please send the invoice to finance@company.com, 并抄送张经理"
 MIXED_3 = "We’ll discuss the roadmap next Monday — 下周一起对齐OKR"
 PURE_ZH = "我们下周一上午开会，讨论一下预算的问题。"
 PURE_EN = "We will review the budget at the meeting next Monday."
-
-# --- parse_model_output -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("language Chinese<asr_text>你好", ParsedOutput("Chinese", "你好", True)),
-        ("language English<asr_text>hello", ParsedOutput("English", "hello", True)),
-        ("language None<asr_text>", ParsedOutput(None, "", True)),
-        ("language none<asr_text>  ", ParsedOutput(None, "", True)),
-        ("language Cantonese<asr_text>你食咗饭未呀", ParsedOutput("Cantonese", "你食咗饭未呀", True)),
-        ("language Sichuan dialect<asr_text>要得", ParsedOutput("Sichuan dialect", "要得", True)),
-        ("assistant\nlanguage English<asr_text>hello there", ParsedOutput("English", "hello there", True)),
-        (
-            "<|im_start|>assistant\nlanguage Chinese<asr_text>好的<|im_end|>",
-            ParsedOutput("Chinese", "好的", True),
-        ),
-        ("  \n language English<asr_text>  spaced out \n", ParsedOutput("English", "spaced out", True)),
-        ("just some words without a tag", ParsedOutput(None, "just some words without a tag", False)),
-        ("language is what we study", ParsedOutput(None, "language is what we study", False)),
-        ("language Chin", ParsedOutput(None, "", False)),
-        ("assistant\nlangu", ParsedOutput(None, "", False)),
-        ("", ParsedOutput(None, "", False)),
-        ("<asr_text>无标签", ParsedOutput(None, "无标签", True)),
-    ],
-)
-def test_parse_model_output(raw: str, expected: ParsedOutput) -> None:
-    assert parse_model_output(raw) == expected
-
-
-def test_parse_keeps_marker_like_text_after_first_marker() -> None:
-    assert parse_model_output("language English<asr_text>a <asr_text> b").text == "a <asr_text> b"
-
-
-# --- parse_language_prefix ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("partial", "expected"),
-    [
-        ("", LanguageTag("pending")),
-        ("lang", LanguageTag("pending")),
-        ("language", LanguageTag("pending")),
-        ("language Jap", LanguageTag("pending")),
-        ("assistant\nlanguage Eng", LanguageTag("pending")),
-        ("language Japanese<asr_text>", LanguageTag("complete", "Japanese")),
-        ("language Chinese<asr_text>你", LanguageTag("complete", "Chinese")),
-        ("language None<asr_text>", LanguageTag("complete", None)),
-        # a known name nothing extends is certain before its marker; one another name extends is not
-        ("language Japanese", LanguageTag("complete", "Japanese")),
-        ("language English", LanguageTag("complete", "English")),
-        ("language None", LanguageTag("complete", None)),
-        ("language Sichuan", LanguageTag("pending")),
-        ("language Gan", LanguageTag("pending")),  # Gansu
-        ("language Southern", LanguageTag("pending")),
-        ("Hello every", LanguageTag("absent")),
-        ("language is", LanguageTag("absent")),
-        ("你好", LanguageTag("absent")),
-    ],
-)
-def test_parse_language_prefix(partial: str, expected: LanguageTag) -> None:
-    assert parse_language_prefix(partial) == expected
-
 
 # --- script_mix ---------------------------------------------------------------------------------------------
 
@@ -195,12 +126,6 @@ def test_refusal_error() -> None:
 
 
 # --- verdict ------------------------------------------------------------------------------------------------
-
-
-def test_tag_probability_is_product_of_name_tokens() -> None:
-    assert tag_probability([0.9, 0.5]) == pytest.approx(0.45)
-    assert tag_probability([0.97]) == pytest.approx(0.97)
-    assert tag_probability([]) == 1.0
 
 
 @pytest.mark.parametrize(

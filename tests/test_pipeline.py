@@ -17,8 +17,9 @@ from asr.chunking import Chunk, frame_loudness, plan_chunks
 from asr.engine import AsrEngine
 from asr.job import Cancelled, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.settings import Settings
+from asr.sources import batches
 from asr.speech import detect_speech
-from asr.transcribe import TranscribeOptions, batches
+from asr.transcribe import TranscribeOptions
 from asr.transcript import Transcript
 from cleanup import private_root
 from privacy import logs
@@ -185,7 +186,7 @@ def test_library_log_lines_lose_the_file_name_and_the_transcript_while_the_job_r
 
     def chatty(event: JobEvent) -> None:
         if event.progress is not None:
-            library.info("heard %s in %s", event.progress.segments[0].text, "board meeting.wav")
+            library.info("heard %s in %s", event.progress.added[0].text, "board meeting.wav")
 
     try:
         with caplog.at_level(logging.INFO, logger="some.library"):

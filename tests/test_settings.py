@@ -26,6 +26,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     ffmpeg.write_text("#!/bin/sh\n")
     ffmpeg.chmod(0o755)
     env = {
+        "ASR_BACKEND": "transformers",
         "ASR_MODEL": " /models/asr ",
         "ASR_ALIGNER_MODEL": "/models/aligner",
         "ASR_MAX_SECONDS": "900",
@@ -37,6 +38,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "ASR_LOW_CONFIDENCE": "0.35",
     }
     assert load_settings(env) == Settings(
+        backend="transformers",
         model="/models/asr",
         aligner_model="/models/aligner",
         max_seconds=900.0,
@@ -53,6 +55,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
+        ("ASR_BACKEND", "nonsense"),
         ("ASR_MAX_SECONDS", "3h"),
         ("ASR_MAX_SECONDS", "-5"),
         ("ASR_MAX_SECONDS", "inf"),

@@ -1,0 +1,34 @@
+"""Which engine runs the model: `ASR_BACKEND` names one of `ENGINES`, for the page and the CLI alike.
+
+Each entry loads its engine from the validated settings and imports what it needs only then, so reading
+the settings (and `python -m asr --help`) never imports torch. A name not listed here is refused when the
+settings are read, with the list of names (`asr.settings`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from asr.backend import Backend
+    from asr.settings import Settings
+
+BACKEND_ENV = "ASR_BACKEND"
+DEFAULT_ENGINE = "transformers"
+
+
+def _transformers(settings: Settings) -> Backend:
+    """Qwen3-ASR in this process with transformers (`asr.engine`): torch and transformers load here."""
+    from asr.engine import AsrEngine
+    from asr.loading import plan_device
+
+    return AsrEngine.load(settings.model, plan_device(settings.dtype, settings.cpu_int8))
+
+
+ENGINES: dict[str, Callable[[Settings], Backend]] = {DEFAULT_ENGINE: _transformers}
+
+
+def load_engine(settings: Settings) -> Backend:
+    """The engine the settings name, loaded; raises `UserFacingError` when its model cannot be used."""
+    return ENGINES[settings.backend](settings)
