@@ -22,16 +22,16 @@ from streamlit.typing import UploadedFile
 
 from asr.background import BackgroundLoad, load_aligner, load_backend, load_speaker_model
 from asr.errors import UserFacingError
-from asr.export import FORMAT_NAMES, FORMATS, export, export_file
 from asr.i18n import Lang, settings_error, t, verdict_label
 from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.models import SpeakerFinder, WordTimer
-from asr.review import apply_edits, find_segments, review_segments
+from asr.outputs.export import FORMAT_NAMES, FORMATS, export, export_file
+from asr.outputs.review import apply_edits, find_segments, review_segments
+from asr.outputs.transcript import Transcript, clock
 from asr.settings import Settings, SettingsError, load_settings
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
-from asr.transcript import Transcript, clock
 from cleanup import release_session
 from page.copy import copy_button_html
 from page.review import REVIEW_SCRIPT, found_html, review_html
@@ -42,7 +42,7 @@ from privacy.selfcheck import self_check
 from privacy.server_patches import host_check
 
 if TYPE_CHECKING:
-    from asr.backend import Backend
+    from asr.engines.protocol import Backend
 
 UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"

@@ -34,10 +34,10 @@ from transformers import Qwen3ASRForTokenClassification
 from transformers.models.qwen3_asr.processing_qwen3_asr import FORCED_ALIGNER_LANGUAGES
 from transformers.utils.import_utils import is_nagisa_available, is_soynlp_available
 
-from asr.audio import SAMPLE_RATE, load_pcm
+from asr.engines.loading import DevicePlan, LocalModel, load_local
 from asr.langid import CHINESE, ENGLISH, is_chinese
-from asr.loading import DevicePlan, LocalModel, load_local
-from asr.transcript import Segment, Transcript, Word
+from asr.outputs.transcript import Segment, Transcript, Word
+from asr.speech.audio import SAMPLE_RATE, load_pcm
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -137,8 +137,8 @@ def align_transcript(
 ) -> Transcript:
     """The transcript with `Segment.words` filled wherever the aligner supports the segment's language.
 
-    `wav_path` is the job's decoded WAV (`asr.audio.decode_to_wav`); segments are read from it one batch at
-    a time, so memory stays bounded on long recordings. Sets `align_s` in the timings.
+    `wav_path` is the job's decoded WAV (`asr.speech.audio.decode_to_wav`); segments are read from it one
+    batch at a time, so memory stays bounded on long recordings. Sets `align_s` in the timings.
     """
     started = time.perf_counter()
     mixed = transcript.verdict.code == "zh-en"

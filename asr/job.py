@@ -23,17 +23,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from asr.audio import decode_to_wav, find_ffmpeg
-from asr.backend import Backend, Capabilities
-from asr.chunking import frame_loudness, plan_chunks
+from asr.engines.protocol import Backend, Capabilities
 from asr.errors import UserFacingError
 from asr.models import SpeakerFinder, WordTimer
-from asr.playback import Playback, encode_for_playback
+from asr.outputs.playback import Playback, encode_for_playback
+from asr.outputs.transcript import Segment, Timings, Transcript, clock
 from asr.settings import Settings
-from asr.sources import FileChunks
-from asr.speech import detect_speech
+from asr.speech.audio import decode_to_wav, find_ffmpeg
+from asr.speech.chunking import frame_loudness, plan_chunks
+from asr.speech.detect import detect_speech
+from asr.speech.sources import FileChunks
 from asr.transcribe import Progress, TranscribeOptions, transcribe
-from asr.transcript import Segment, Timings, Transcript, clock
 from cleanup.workspace import JobWorkspace, job_workspace
 from privacy.logs import register_sensitive, unregister_sensitive
 
@@ -301,7 +301,7 @@ def _run(
         notify(JobEvent("aligning"))
         transcript = models.aligner.time_words(workspace.wav_path, transcript)
     if diarization is not None:
-        from asr.diarize import attribute
+        from asr.speakers.diarize import attribute
 
         transcript = attribute(transcript, diarization)
     return transcript

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from asr.transcript import Transcript
+from asr.outputs.transcript import Transcript
 
 if TYPE_CHECKING:
-    from asr.diarize import Diarization
+    from asr.speakers.diarize import Diarization
 
 
 class WordTimer(Protocol):
@@ -25,7 +25,7 @@ class WordTimer(Protocol):
 
 
 class SpeakerFinder(Protocol):
-    """Finds who spoke when in the job's WAV (`asr.diarize.SpeakerModel`)."""
+    """Finds who spoke when in the job's WAV (`asr.speakers.diarize.SpeakerModel`)."""
 
     def diarize(self, wav_path: Path, duration_s: float, speakers: int | None = None) -> Diarization:
         """Speaker turns; `speakers` is the exact count the user knows, None to estimate."""

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
-from asr.confidence import DEFAULT_LOW_CONFIDENCE
 from asr.engines.registry import BACKEND_ENV, DEFAULT_ENGINE, ENGINES
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV
+from asr.outputs.confidence import DEFAULT_LOW_CONFIDENCE
 
 Precision = Literal["float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
@@ -40,7 +40,7 @@ class Settings:
     dtype: Precision | None = None
     cpu_int8: bool = False
     cleanup_disabled: bool = False
-    ffmpeg: str | None = None  # FFMPEG_BINARY; None: the pinned binary (see asr.audio.find_ffmpeg)
+    ffmpeg: str | None = None  # FFMPEG_BINARY; None: the pinned binary (see asr.speech.audio.find_ffmpeg)
     low_confidence: float = DEFAULT_LOW_CONFIDENCE
 
 

@@ -1,14 +1,14 @@
 """Chunks of speech in -> language verdict -> new segments out, batch by batch.
 
 `stream_transcription` is a generator (like faster-whisper's `transcribe`): it takes its audio from an
-`asr.sources.ChunkSource` (a decoded file now, a microphone later) and yields a `Progress` after every
+`asr.speech.sources.ChunkSource` (a decoded file now, a microphone later) and yields a `Progress` after every
 batch with the segments that batch finished, so the UI can show partial text and an ETA and stop between
-batches (closing the generator is the cancel). It talks to the model through `asr.backend.Backend` only.
-The language check is the first chunk's own first tokens: an engine with an early probe generates that
+batches (closing the generator is the cancel). It talks to the model through `asr.engines.protocol.Backend`
+only. The language check is the first chunk's own first tokens: an engine with an early probe generates that
 chunk alone until its `language <Name>` tag is certain and, when accepted, goes on from that very decoder
 state inside the first batch; an engine without one decodes the first chunk up to its tag. Either way a
 refused recording costs one chunk's encoder pass and a few tokens. Batching is the source's: a file batches
-chunks of similar length (`asr.sources.batches`).
+chunks of similar length (`asr.speech.sources.batches`).
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from typing import cast
 
 import numpy as np
 
-from asr.backend import Backend, ChunkOutput, LanguageProbe, LanguageProber
-from asr.chunking import LONG_PAUSE_S, Chunk
-from asr.confidence import fit_pieces
+from asr.engines.protocol import Backend, ChunkOutput, LanguageProbe, LanguageProber
 from asr.engines.qwen3_output import MAX_TAG_TOKENS, parse_language_prefix
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
+from asr.outputs.confidence import fit_pieces
+from asr.outputs.transcript import LanguageCheck, Segment, join_texts
 from asr.repetition import trim_repeats
-from asr.sources import ChunkSource
-from asr.transcript import LanguageCheck, Segment, join_texts
+from asr.speech.chunking import LONG_PAUSE_S, Chunk
+from asr.speech.sources import ChunkSource
 
 log = logging.getLogger(__name__)
 

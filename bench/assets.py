@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from asr.audio import find_ffmpeg, load_pcm
+from asr.speech.audio import find_ffmpeg, load_pcm
 from bench.checkpoints import REAL_0_6B, TinyShape, build_checkpoint
 
 CACHE_ENV = "QWEN_ASR_BENCH_CACHE"

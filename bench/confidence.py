@@ -1,10 +1,11 @@
 """`python -m bench.confidence [--batch 8 --tokens 40 --repeats 5]`: what the low-confidence marks cost.
 
 The marks read, at every decoding step, the probability of the token greedy search chose
-(`asr.engine._TokenProbs`: one float32 log-sum-exp over the 151,936-word vocabulary per row). This times
-the same `transcribe` call on the real 0.6B architecture (random weights, so every row decodes exactly
-`--tokens` tokens) with the recorder as shipped and with it replaced by a pass-through, interleaved A/B/A/B
-on one process so the shared machine's noise hits both alike, and prints the medians and their ratio.
+(`asr.engines.transformers_engine._TokenProbs`: one float32 log-sum-exp over the 151,936-word vocabulary per
+row). This times the same `transcribe` call on the real 0.6B architecture (random weights, so every row
+decodes exactly `--tokens` tokens) with the recorder as shipped and with it replaced by a pass-through,
+interleaved A/B/A/B on one process so the shared machine's noise hits both alike, and prints the medians and
+their ratio.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import time
 
 import numpy as np
 
-import asr.engine as engine_module
-from asr.engine import AsrEngine
+import asr.engines.transformers_engine as engine_module
+from asr.engines.transformers_engine import AsrEngine
 from bench.assets import cache_dir, checkpoint
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from asr.audio import find_ffmpeg
+from asr.speech.audio import find_ffmpeg
 from bench.conversations import Conversation, assemble
 from bench.der import Turn, der, read_rttm
 
@@ -255,8 +255,8 @@ def score(reference: list[Turn], document: dict) -> Scored:
 
 def transcribe_json(path: Path, engine: object, model: object, speakers: int | None = None) -> dict:
     """What `python -m asr transcribe PATH --speakers auto --format json` writes, as a dict."""
-    from asr.export import export
     from asr.job import Transcribed, run_job
+    from asr.outputs.export import export
     from asr.settings import Settings
     from asr.transcribe import TranscribeOptions
 
@@ -270,9 +270,8 @@ def transcribe_json(path: Path, engine: object, model: object, speakers: int | N
 def _load_seconds() -> tuple[float, float]:
     """The speaker model's load in a fresh process with an empty JIT cache, then again with it filled."""
     with tempfile.TemporaryDirectory() as cache:
-        code = (
-            "import time; t=time.perf_counter(); from asr.diarize import SpeakerModel; SpeakerModel.load(); "
-        )
+        code = "import time; t=time.perf_counter(); "
+        code += "from asr.speakers.diarize import SpeakerModel; SpeakerModel.load(); "
         code += "print(time.perf_counter()-t)"
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         times = []
@@ -285,11 +284,11 @@ def _load_seconds() -> tuple[float, float]:
 def cost(ten_minutes: Path, checkpoint: Path) -> dict[str, float]:
     """The 10-minute recording transcribed without speakers, then with them (diarizing, and the extra chunks
     cut at speaker changes), each as one `run_job`; the bench's token budget as in `python -m bench` (c)."""
-    from asr.diarize import SpeakerModel
-    from asr.engine import AsrEngine
+    from asr.engines.loading import plan_device
+    from asr.engines.transformers_engine import AsrEngine
     from asr.job import Transcribed, run_job
-    from asr.loading import plan_device
     from asr.settings import load_settings
+    from asr.speakers.diarize import SpeakerModel
     from asr.transcribe import TranscribeOptions
     from bench.variants import fix_pipeline_length
 
@@ -314,8 +313,8 @@ def cost(ten_minutes: Path, checkpoint: Path) -> dict[str, float]:
 
 
 def main(root: Path, with_cost: bool, extra: Path | None = None) -> None:
-    from asr.diarize import SpeakerModel
-    from asr.engine import AsrEngine
+    from asr.engines.transformers_engine import AsrEngine
+    from asr.speakers.diarize import SpeakerModel
     from bench.checkpoints import build_checkpoint
 
     found = recordings(root) + (extra_recordings(extra) if extra else [])

@@ -14,9 +14,9 @@ import statistics
 import time
 from pathlib import Path
 
-from asr.engine import AsrEngine
+from asr.engines.loading import plan_device
+from asr.engines.transformers_engine import AsrEngine
 from asr.job import Failed, run_job
-from asr.loading import plan_device
 from asr.settings import Settings, load_settings
 from asr.transcribe import TranscribeOptions
 from bench import assets

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 from bench.checkpoints import build_checkpoint
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, Traffic, open_app, start_app, start_transcription, upload
-from tests.fixtures_audio import make_long_mp3
+from testkit.audio import make_long_mp3
+from testkit.browser import CHROMIUM, CHROMIUM_ARGS, Traffic, open_app, start_app, start_transcription, upload
 
 WORDS = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "

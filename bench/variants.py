@@ -21,9 +21,9 @@ from transformers import AutoProcessor, LogitsProcessor, LogitsProcessorList, Qw
 
 import asr.job as job_stage
 import asr.transcribe as pipeline
-from asr.engine import SAMPLE_RATE, AsrEngine
+from asr.engines.loading import plan_device
+from asr.engines.transformers_engine import SAMPLE_RATE, AsrEngine
 from asr.job import JobEvent, Transcribed, run_job
-from asr.loading import plan_device
 from asr.settings import load_settings
 from asr.transcribe import TranscribeOptions
 from bench.probe import Probe, decoded_tokens, peak_rss_mb

@@ -10,8 +10,8 @@ from __future__ import annotations
 import html
 
 from asr.i18n import Lang, t
-from asr.review import Match, ReviewSegment, ReviewWord
-from asr.transcript import clock
+from asr.outputs.review import Match, ReviewSegment, ReviewWord
+from asr.outputs.transcript import clock
 from page import asset
 
 REVIEW_SCRIPT = f"<script>\n{asset('review.js')}</script>"

@@ -2,7 +2,7 @@
 kind of bad upload. Nothing is committed as a blob; everything is made once per session under a temp dir.
 
 Fixture generation may use ffmpeg features that uploads may not (lavfi sources, concat); the whitelist in
-`asr.audio` applies to decoding uploads only.
+`asr.speech.audio` applies to decoding uploads only.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 import imageio_ffmpeg
 import pytest
 
-from asr.audio import find_ffmpeg
+from testkit.audio import run_ffmpeg
 
 __all__ = [
     "ffmpeg_binary",
@@ -28,7 +28,6 @@ __all__ = [
     "SPEECH_TEXT",
     "SPEECH_FORMATS",
     "PlaylistAttack",
-    "make_long_mp3",
     "wav_duration",
     "audio_dir",
     "speech_wavs",
@@ -90,25 +89,9 @@ def ffmpeg_binary(request: pytest.FixtureRequest) -> str:
     return imageio_ffmpeg.get_ffmpeg_exe() if request.param == "pinned" else system_ffmpeg()
 
 
-def _ffmpeg(*args: str | Path) -> None:
-    """Run the project's ffmpeg for fixture generation; fail with its message if it fails."""
-    cmd = [find_ffmpeg(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *map(str, args)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"fixture ffmpeg failed: {done.stderr.strip()}")
-
-
 def wav_duration(path: Path) -> float:
     with wave.open(str(path), "rb") as w:
         return w.getnframes() / w.getframerate()
-
-
-def make_long_mp3(speech_wav: Path, dst: Path, seconds: float) -> Path:
-    """An mp3 of `seconds` made by looping `speech_wav` (for the decode-time measurement)."""
-    _ffmpeg(
-        "-stream_loop", "-1", "-i", speech_wav, "-t", f"{seconds}", "-c:a", "libmp3lame", "-b:a", "64k", dst
-    )
-    return dst
 
 
 @pytest.fixture(scope="session")
@@ -140,9 +123,11 @@ def speech_files(audio_dir: Path, speech_wavs: dict[str, Path]) -> dict[tuple[st
         for ext, args in SPEECH_FORMATS.items():
             dst = audio_dir / f"speech_{lang}_enc.{ext}"
             if ext in _VIDEO:
-                _ffmpeg("-f", "lavfi", "-i", "color=c=navy:s=64x64:r=10", "-i", src, "-shortest", *args, dst)
+                run_ffmpeg(
+                    "-f", "lavfi", "-i", "color=c=navy:s=64x64:r=10", "-i", src, "-shortest", *args, dst
+                )
             else:
-                _ffmpeg("-i", src, *args, dst)
+                run_ffmpeg("-i", src, *args, dst)
             out[(lang, ext)] = dst
     return out
 
@@ -192,14 +177,14 @@ def random_bytes_mp3(audio_dir: Path) -> Path:
 def transport_stream_mp3(audio_dir: Path) -> Path:
     """Real audio in an MPEG transport stream, a container the decoder deliberately does not open."""
     path = audio_dir / "broadcast.mp3"
-    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "mp2", "-f", "mpegts", path)
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=2", "-c:a", "mp2", "-f", "mpegts", path)
     return path
 
 
 @pytest.fixture(scope="session")
 def video_only_mp4(audio_dir: Path) -> Path:
     path = audio_dir / "video_only.mp4"
-    _ffmpeg(
+    run_ffmpeg(
         "-f", "lavfi", "-i", "color=c=red:s=64x64:r=10:d=2", "-c:v", "libx264", "-pix_fmt", "yuv420p", path
     )
     return path
@@ -209,17 +194,19 @@ def video_only_mp4(audio_dir: Path) -> Path:
 def truncated_files(audio_dir: Path, speech_wavs: dict[str, Path]) -> dict[str, tuple[Path, float]]:
     """name -> (damaged file, duration of the intact original). Each still holds decodable audio."""
     both = audio_dir / "speech_both.wav"
-    _ffmpeg("-i", speech_wavs["en"], "-i", speech_wavs["zh"], "-filter_complex", "concat=n=2:v=0:a=1", both)
+    run_ffmpeg(
+        "-i", speech_wavs["en"], "-i", speech_wavs["zh"], "-filter_complex", "concat=n=2:v=0:a=1", both
+    )
     full = wav_duration(both)
 
     mp3 = audio_dir / "whole.mp3"
-    _ffmpeg("-i", both, "-c:a", "libmp3lame", "-b:a", "64k", mp3)
+    run_ffmpeg("-i", both, "-c:a", "libmp3lame", "-b:a", "64k", mp3)
     cut_mp3 = audio_dir / "cut_in_half.mp3"
     data = mp3.read_bytes()
     cut_mp3.write_bytes(data[: len(data) // 2])
 
     m4a = audio_dir / "whole_faststart.m4a"
-    _ffmpeg("-i", both, "-c:a", "aac", "-movflags", "+faststart", m4a)
+    run_ffmpeg("-i", both, "-c:a", "aac", "-movflags", "+faststart", m4a)
     cut_m4a = audio_dir / "cut_in_half.m4a"
     data = m4a.read_bytes()
     cut_m4a.write_bytes(data[: len(data) // 2])
@@ -241,7 +228,7 @@ def truncated_files(audio_dir: Path, speech_wavs: dict[str, Path]) -> dict[str, 
 def moov_missing_m4a(audio_dir: Path, speech_wavs: dict[str, Path]) -> Path:
     """An m4a whose index (moov, written last by default) was cut off: nothing in it can be located."""
     whole = audio_dir / "index_at_end.m4a"
-    _ffmpeg("-i", speech_wavs["zh"], "-c:a", "aac", whole)
+    run_ffmpeg("-i", speech_wavs["zh"], "-c:a", "aac", whole)
     data = whole.read_bytes()
     path = audio_dir / "index_cut_off.m4a"
     path.write_bytes(data[: len(data) // 2])
@@ -252,14 +239,14 @@ def moov_missing_m4a(audio_dir: Path, speech_wavs: dict[str, Path]) -> Path:
 def short_clip_wav(audio_dir: Path, speech_wavs: dict[str, Path]) -> Path:
     """0.2 s of speech: too short to transcribe."""
     path = audio_dir / "clip_0_2s.wav"
-    _ffmpeg("-i", speech_wavs["en"], "-ss", "0.5", "-t", "0.2", path)
+    run_ffmpeg("-i", speech_wavs["en"], "-ss", "0.5", "-t", "0.2", path)
     return path
 
 
 @pytest.fixture(scope="session")
 def digital_silence_wav(audio_dir: Path) -> Path:
     path = audio_dir / "silence.wav"
-    _ffmpeg("-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "3", "-c:a", "pcm_s16le", path)
+    run_ffmpeg("-f", "lavfi", "-i", "anullsrc=r=44100:cl=stereo", "-t", "3", "-c:a", "pcm_s16le", path)
     return path
 
 
@@ -267,7 +254,9 @@ def digital_silence_wav(audio_dir: Path) -> Path:
 def near_silence_wav(audio_dir: Path) -> Path:
     """Faint white noise around -76 dBFS, the hiss of an unplugged microphone."""
     path = audio_dir / "near_silence.mp3"
-    _ffmpeg("-f", "lavfi", "-i", "anoisesrc=r=44100:a=0.0003:c=white", "-t", "3", "-c:a", "libmp3lame", path)
+    run_ffmpeg(
+        "-f", "lavfi", "-i", "anoisesrc=r=44100:a=0.0003:c=white", "-t", "3", "-c:a", "libmp3lame", path
+    )
     return path
 
 
@@ -275,7 +264,7 @@ def near_silence_wav(audio_dir: Path) -> Path:
 def quiet_speech_wav(audio_dir: Path, speech_wavs: dict[str, Path]) -> Path:
     """Real speech 25 dB quieter than normal: must not count as silence."""
     path = audio_dir / "quiet_speech.wav"
-    _ffmpeg("-i", speech_wavs["en"], "-af", "volume=-25dB", path)
+    run_ffmpeg("-i", speech_wavs["en"], "-af", "volume=-25dB", path)
     return path
 
 
@@ -320,12 +309,12 @@ def multichannel_96k_24bit_wav(audio_dir: Path, speech_wavs: dict[str, Path]) ->
     """Speech on all six channels of a 5.1, 96 kHz, 24-bit WAV."""
     path = audio_dir / "six_channels_96k_24bit.wav"
     pan = "pan=5.1|c0=c0|c1=c0|c2=c0|c3=c0|c4=c0|c5=c0"
-    _ffmpeg("-i", speech_wavs["en"], "-af", pan, "-ar", "96000", "-c:a", "pcm_s24le", path)
+    run_ffmpeg("-i", speech_wavs["en"], "-af", pan, "-ar", "96000", "-c:a", "pcm_s24le", path)
     return path
 
 
 @pytest.fixture(scope="session")
 def float32_wav(audio_dir: Path, speech_wavs: dict[str, Path]) -> Path:
     path = audio_dir / "float32.wav"
-    _ffmpeg("-i", speech_wavs["zh"], "-ac", "2", "-c:a", "pcm_f32le", path)
+    run_ffmpeg("-i", speech_wavs["zh"], "-ac", "2", "-c:a", "pcm_f32le", path)
     return path

@@ -10,7 +10,7 @@ import pytest
 from bench.checkpoints import build_aligner_checkpoint, build_checkpoint
 
 if TYPE_CHECKING:
-    from asr.engine import AsrEngine
+    from asr.engines.transformers_engine import AsrEngine
 
 __all__ = [
     "random_checkpoint",
@@ -60,6 +60,6 @@ def aligner_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def english_engine(english_checkpoint: Path) -> AsrEngine:
     """The engine on `english_checkpoint`, loaded once per test module."""
-    from asr.engine import AsrEngine
+    from asr.engines.transformers_engine import AsrEngine
 
     return AsrEngine.load(str(english_checkpoint))

@@ -14,7 +14,7 @@ from bench.conversations import LINES, Conversation, write_conversation
 from bench.diarize import Recording, recordings
 
 if TYPE_CHECKING:
-    from asr.diarize import SpeakerModel
+    from asr.speakers.diarize import SpeakerModel
 
 
 def _espeak() -> None:
@@ -41,7 +41,7 @@ def monologue(tmp_path_factory: pytest.TempPathFactory) -> Conversation:
 def speaker_model() -> SpeakerModel:
     """The real shipped weights, loaded once for the session (the first process compiles for ~2 minutes)."""
     try:
-        from asr.diarize import SpeakerModel
+        from asr.speakers.diarize import SpeakerModel
     except ImportError:
         if os.environ.get("CI") == "true":
             raise

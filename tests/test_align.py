@@ -21,14 +21,14 @@ from transformers.utils.import_utils import is_nagisa_available
 
 from asr import align
 from asr.align import Aligner, align_transcript, aligner_language
-from asr.audio import decode_to_wav
 from asr.errors import UserFacingError
-from asr.export import export, subtitle_cues
 from asr.i18n import t
 from asr.langid import decide_verdict
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, download_command
+from asr.outputs.export import export, subtitle_cues
+from asr.outputs.transcript import Segment, Timings, Transcript, Word
 from asr.settings import load_settings
-from asr.transcript import Segment, Timings, Transcript, Word
+from asr.speech.audio import decode_to_wav
 from bench.checkpoints import TINY_TIMESTAMP_BINS
 from tests.fixtures_audio import SPEECH_TEXT
 

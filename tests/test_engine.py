@@ -13,10 +13,10 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from asr.background import BackgroundLoad, load_backend
-from asr.engine import AsrEngine, choose_batch_size, fallback_dtype
+from asr.engines.loading import plan_device
 from asr.engines.qwen3_output import read_tokens
+from asr.engines.transformers_engine import AsrEngine, choose_batch_size, fallback_dtype
 from asr.errors import UserFacingError
-from asr.loading import plan_device
 from asr.model_source import DEFAULT_MODEL_ID, download_command, resolve_model_dir
 from asr.settings import Settings
 from bench.checkpoints import DOUBTED_PROBABILITY
@@ -281,7 +281,7 @@ def _overflow_in_fp16(engine: AsrEngine) -> None:
 def test_an_fp16_overflow_is_redone_in_bf16_and_stays_there(english_checkpoint: Path, caplog) -> None:
     engine = AsrEngine.load(str(english_checkpoint), plan_device("float16", cuda_available=False))
     _overflow_in_fp16(engine)
-    with caplog.at_level(logging.WARNING, logger="asr.engine"):
+    with caplog.at_level(logging.WARNING, logger="asr.engines.transformers_engine"):
         probe = engine.probe_language(noise(3.0))
         outputs = engine.transcribe([noise(3.0), noise(2.0, seed=1)], resume=probe)
     assert probe.language == "English"

@@ -11,9 +11,9 @@ import pytest
 import srt
 import webvtt
 
-from asr.export import FORMATS, LINE_COLUMNS, MAX_CUE_MS, MIN_CUE_MS, export, subtitle_cues
 from asr.langid import decide_verdict
-from asr.transcript import Segment, Timings, Transcript
+from asr.outputs.export import FORMATS, LINE_COLUMNS, MAX_CUE_MS, MIN_CUE_MS, export, subtitle_cues
+from asr.outputs.transcript import Segment, Timings, Transcript
 
 ZH = (
     "这个报告我明天上午十点前发给你，请你仔细看一下里面的数据。如果有问题的话，我们下周一再开会讨论；"

@@ -7,7 +7,7 @@ import kaldi_native_fbank as knf
 import numpy as np
 import pytest
 
-from asr.fbank import MEL_BINS, log_mel, window_features
+from asr.speakers.fbank import MEL_BINS, log_mel, window_features
 
 
 def _kaldi(pcm: np.ndarray) -> np.ndarray:

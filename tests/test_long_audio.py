@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fixtures_audio import make_long_mp3
+from testkit.audio import make_long_mp3
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parent.parent
 _JOB = """
 import json, resource, sys
 from pathlib import Path
-from asr.engine import AsrEngine
+from asr.engines.transformers_engine import AsrEngine
 from asr.job import run_job
 from asr.settings import Settings
 from asr.transcribe import TranscribeOptions

@@ -7,7 +7,7 @@ import json
 from html.parser import HTMLParser
 
 from asr.i18n import t
-from asr.review import Match, ReviewSegment, ReviewWord
+from asr.outputs.review import Match, ReviewSegment, ReviewWord
 from page import ASSETS
 from page.copy import copy_button_html
 from page.review import found_html, review_html

@@ -12,15 +12,15 @@ from streamlit.runtime.scriptrunner_utils.exceptions import StopException
 
 import asr.transcribe as transcribe_module
 from asr.align import Aligner
-from asr.backend import Backend
-from asr.chunking import Chunk, frame_loudness, plan_chunks
-from asr.engine import AsrEngine
+from asr.engines.protocol import Backend
+from asr.engines.transformers_engine import AsrEngine
 from asr.job import Cancelled, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
+from asr.outputs.transcript import Transcript
 from asr.settings import Settings
-from asr.sources import batches
-from asr.speech import detect_speech
+from asr.speech.chunking import Chunk, frame_loudness, plan_chunks
+from asr.speech.detect import detect_speech
+from asr.speech.sources import batches
 from asr.transcribe import TranscribeOptions
-from asr.transcript import Transcript
 from cleanup import private_root
 from privacy import logs
 

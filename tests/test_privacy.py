@@ -2,72 +2,35 @@
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
-import re
-import shutil
-import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from privacy import logs
-from privacy.guard import is_local_host
+from testkit.trace import (
+    REPO,
+    START_COMMANDS,
+    STRACE,
+    Server,
+    free_port,
+    http_status,
+    outbound,
+    strace_cmd,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-STRACE = shutil.which("strace")
 needs_strace = pytest.mark.skipif(
     STRACE is None and os.environ.get("CI") != "true", reason="strace not installed (required on CI)"
 )
-_V4 = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([^"]+)"\)')
-_V6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([^"]+)"')
 PLAIN_PAGE = "import streamlit as st\n\nst.write('a plain page')\n"
-# The two ways users start the app: the README's launcher, and the seed article's command.
-START_COMMANDS = {
-    "launcher": ["-m", "privacy"],
-    "streamlit_run": ["-m", "streamlit", "run", "app.py", "--server.address=127.0.0.1"],
-}
-
-
-def outbound(trace: Path) -> list[tuple[str, int]]:
-    """Every connect/sendto/sendmsg destination in an strace log that is not this machine, or is DNS."""
-    found = []
-    for line in trace.read_text().splitlines():
-        for match in [*_V4.finditer(line), *_V6.finditer(line)]:
-            port, host = int(match.group(1)), match.group(2)
-            if not is_local_host(host) or port == 53:
-                found.append((host, port))
-    return found
-
-
-NETWORK_CALLS = "connect,sendto,sendmsg"
-#: With these too, the trace also shows every file the process creates or opens for writing.
-FILE_CALLS = "openat,creat,mkdir,rename,renameat,renameat2"
-
-
-def strace_cmd(log: Path, *cmd: str, calls: str = NETWORK_CALLS) -> list[str]:
-    assert STRACE is not None
-    return [
-        STRACE,
-        "-f",
-        "-qq",
-        "-e",
-        f"trace={calls}",
-        "-e",
-        "signal=none",
-        "-o",
-        str(log),
-        *cmd,
-    ]
 
 
 def run_python(code: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -216,7 +179,7 @@ def test_installed_logging_covers_warnings_and_uncaught_errors(tmp_path: Path) -
         import logging, warnings
         from privacy import logs
         logs.install_logging()
-        logging.getLogger("asr.engine").info("Recognition started")
+        logging.getLogger("asr.engines.transformers_engine").info("Recognition started")
         with logs.sensitive("secret words here"):
             warnings.warn("odd token in secret words here")
         raise RuntimeError("transcript: secret words here")
@@ -235,21 +198,6 @@ def test_installed_logging_covers_warnings_and_uncaught_errors(tmp_path: Path) -
 
 
 # --- the launched server -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def http_status(port: int, path: str, host: str | None = None) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        conn.request("GET", path, headers={"Host": host} if host else {})
-        return conn.getresponse().status
-    finally:
-        conn.close()
 
 
 def websocket_status(port: int, origin: str, host: str | None = None) -> str:
@@ -282,31 +230,6 @@ def listening_addresses(port: int) -> set[str]:
                     words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
                     found.add(socket.inet_ntop(socket.AF_INET6, words))
     return found
-
-
-@dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    port: int
-    trace: Path
-    root: Path
-    report: Path
-
-    def python_pid(self) -> int:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return int(children[0])
-
-    def stop(self) -> int | None:
-        """SIGTERM the server (not strace), as a user's Ctrl+C / service stop would; kill if it hangs."""
-        if self.proc.poll() is not None:
-            return self.proc.returncode
-        try:
-            os.kill(self.python_pid(), signal.SIGTERM)
-            return self.proc.wait(timeout=20)
-        except (subprocess.TimeoutExpired, IndexError, FileNotFoundError):
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            return None
 
 
 def start_server(tmp: Path, cmd: list[str], cwd: Path, env: dict[str, str]) -> Server:

@@ -14,15 +14,15 @@ import imageio_ffmpeg
 import numpy as np
 import pytest
 
-from asr.confidence import fit_pieces, segment_probability, span_probabilities
-from asr.export import export, export_file
 from asr.job import Transcribed, run_job
 from asr.langid import decide_verdict
-from asr.playback import PLAYBACK_MIME, encode_for_playback
-from asr.review import apply_edits, find_segments, review_segments
+from asr.outputs.confidence import fit_pieces, segment_probability, span_probabilities
+from asr.outputs.export import export, export_file
+from asr.outputs.playback import PLAYBACK_MIME, encode_for_playback
+from asr.outputs.review import apply_edits, find_segments, review_segments
+from asr.outputs.transcript import Piece, Segment, Speaker, Timings, Transcript, Word
 from asr.settings import Settings
 from asr.transcribe import TranscribeOptions
-from asr.transcript import Piece, Segment, Speaker, Timings, Transcript, Word
 from tests.fixtures_audio import system_ffmpeg
 from tests.fixtures_model import DOUBTED_WORD
 
@@ -190,7 +190,7 @@ def test_a_job_asked_for_playback_returns_it_and_marks_the_doubted_word(
 ) -> None:
     """Through the real job: the recording comes back as the player's copy, the doubted word below the
     default mark, and the JSON download says so."""
-    from asr.engine import AsrEngine
+    from asr.engines.transformers_engine import AsrEngine
 
     wav = _tone_wav(tmp_path / "memo.wav", 4.0)
     engine = AsrEngine.load(str(doubtful_checkpoint))

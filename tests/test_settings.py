@@ -85,7 +85,7 @@ def test_a_value_that_cannot_be_used_names_the_variable_the_value_and_what_is_ac
 def test_nothing_is_read_at_import_time() -> None:
     """A bad value must reach the entry point's check, not break `import` with a traceback."""
     env = {**os.environ, "ASR_MAX_SECONDS": "3h", "ASR_BATCH_SIZE": "junk", "PYTHONPATH": str(REPO)}
-    code = "import asr.audio, asr.transcribe, asr.job, asr.cli, asr.background; print('imported')"
+    code = "import asr.speech.audio, asr.transcribe, asr.job, asr.cli, asr.background; print('imported')"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "imported"

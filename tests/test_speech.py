@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-import asr.speech as speech
-from asr.chunking import frame_loudness
-from asr.export import export
+import asr.speech.detect as speech
 from asr.job import Transcribed, run_job
+from asr.outputs.export import export
 from asr.settings import Settings
+from asr.speech.chunking import frame_loudness
 from asr.transcribe import TranscribeOptions
 from bench.diarize import CODECS, Recording, encode
 

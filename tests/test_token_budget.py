@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from asr.chunking import Chunk
+from asr.speech.chunking import Chunk
 from asr.transcribe import TAG_TOKENS, token_budget
 from tests.test_export import EN, MIXED, ZH
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
-from asr.backend import ChunkOutput
-from asr.confidence import fit_pieces
+from asr.engines.protocol import ChunkOutput
 from asr.langid import NO_SPEECH, TAG_NAMES
-from asr.transcript import Piece
+from asr.outputs.confidence import fit_pieces
+from asr.outputs.transcript import Piece
 
 ASR_TEXT_MARKER = "<asr_text>"
 _TAG_WORD = "language"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from asr.backend import Backend
+    from asr.engines.protocol import Backend
     from asr.settings import Settings
 
 BACKEND_ENV = "ASR_BACKEND"
@@ -19,9 +19,10 @@ DEFAULT_ENGINE = "transformers"
 
 
 def _transformers(settings: Settings) -> Backend:
-    """Qwen3-ASR in this process with transformers (`asr.engine`): torch and transformers load here."""
-    from asr.engine import AsrEngine
-    from asr.loading import plan_device
+    """Qwen3-ASR in this process with transformers (`asr.engines.transformers_engine`): torch and
+    transformers load here."""
+    from asr.engines.loading import plan_device
+    from asr.engines.transformers_engine import AsrEngine
 
     return AsrEngine.load(settings.model, plan_device(settings.dtype, settings.cpu_int8))
 

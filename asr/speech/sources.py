@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from asr.audio import load_pcm
-from asr.chunking import Chunk
+from asr.speech.audio import load_pcm
+from asr.speech.chunking import Chunk
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def batches(chunks: Sequence[Chunk], size: int) -> list[list[Chunk]]:
 
 
 class FileChunks:
-    """The planned chunks of a decoded WAV (`asr.chunking.plan_chunks`), read from disk a batch at a time."""
+    """The planned chunks of a decoded WAV (`asr.speech.chunking.plan_chunks`), read from disk a batch at a
+    time."""
 
     def __init__(self, wav_path: Path, chunks: Sequence[Chunk]) -> None:
         self.wav_path = wav_path

@@ -1,8 +1,8 @@
 """How sure the model was of each part of a segment, from the probabilities `generate` already computed.
 
 The engine records, at every decoding step, the probability of the token greedy search chose
-(`asr.engine._TokenProbs`); the pieces of text those tokens spell travel with the segment (`Segment.pieces`).
-This module only reads them: nothing here runs the model, so a mark costs no extra pass.
+(`asr.engines.transformers_engine._TokenProbs`); the pieces of text those tokens spell travel with the segment
+(`Segment.pieces`). This module only reads them: nothing here runs the model, so a mark costs no extra pass.
 
 Why these measures:
 
@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Sequence
 
-from asr.transcript import Piece, Segment
+from asr.outputs.transcript import Piece, Segment
 
 #: Words the model gave less than this probability are marked for checking (`ASR_LOW_CONFIDENCE`).
 DEFAULT_LOW_CONFIDENCE = 0.5

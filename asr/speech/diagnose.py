@@ -50,8 +50,8 @@ def _transport_stream(head: bytes) -> bool:
     return any(len(head) > at + 188 and head[at] == head[at + 188] == 0x47 for at in (0, 4))
 
 
-# Containers whose demuxers `asr.audio.FORMAT_WHITELIST` permits (wav, avi, w64, mov/mp4, flac, ogg, mp3,
-# aac, matroska/webm, asf, aiff, caf, amr, au).
+# Containers whose demuxers `asr.speech.audio.FORMAT_WHITELIST` permits (wav, avi, w64, mov/mp4, flac, ogg,
+# mp3, aac, matroska/webm, asf, aiff, caf, amr, au).
 _PERMITTED: tuple[Callable[[bytes], bool], ...] = (
     _riff(b"WAVE", b"AVI "),
     _at(0, b"RF64"),

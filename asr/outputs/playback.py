@@ -7,7 +7,7 @@ to the frame by every browser (constant bit rate: a time is a byte offset). Noth
 output is read from its stdout, its log is discarded, and the bytes live in the browser session's memory
 until the card is closed, served by the app's own media endpoint.
 
-The input half of the command is the same locked-down one as the decoder's (`asr.audio.input_args`).
+The input half of the command is the same locked-down one as the decoder's (`asr.speech.audio.input_args`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from asr.audio import input_args
+from asr.speech.audio import input_args
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The transformers backend: a Qwen3-ASR model behind one lock, loaded once, generating batches of chunks.
 
-This is the only module that runs the speech model with torch. It implements `asr.backend.Backend` and knows
-nothing of Streamlit: the page loads one `AsrEngine` per process, the CLI and tests build their own.
+This is the only module that runs the speech model with torch. It implements `asr.engines.protocol.Backend`
+and knows nothing of Streamlit: the page loads one `AsrEngine` per process, the CLI and tests build their own.
 
 Precision: FP16 on CUDA, as designed, where the reference runs bf16 (the weights' own precision). FP16's
 range is far smaller, so every batch's logits are watched; a batch whose logits go non-finite (inf, NaN) is
@@ -31,7 +31,8 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from asr.backend import Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
+from asr.engines.protocol import Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
     MAX_TAG_TOKENS,
@@ -41,7 +42,6 @@ from asr.engines.qwen3_output import (
     parse_language_prefix,
     read_tokens,
 )
-from asr.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""A `Transcript` as TXT, SRT, WebVTT or JSON text, or a Word document (`asr.word_doc`), built in memory.
+"""A `Transcript` as TXT, SRT, WebVTT or JSON text, or a Word document (`asr.outputs.word_doc`), built in
+memory.
 
 Nothing here touches the disk: the UI hands the bytes to a download button and the CLI writes it where the
 user asked, so this module can never leave a stray copy of a private transcript behind.
@@ -22,8 +23,8 @@ Subtitle layout (SRT and VTT share it):
 
 JSON gives each segment a `words` list (start, end, text) only when it has word timestamps, and the model's
 own text before a runaway repeat was cut (`untrimmed_text`) only when one was. A segment the model wrote
-(not one the user edited) carries its `probability` (`asr.confidence.segment_probability`) and `tokens`:
-the pieces of its text with the probability `generate` gave each.
+(not one the user edited) carries its `probability` (`asr.outputs.confidence.segment_probability`) and
+`tokens`: the pieces of its text with the probability `generate` gave each.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
-from asr.confidence import segment_probability
-from asr.transcript import Names, Piece, Segment, Transcript, Word, speaker_name, speaker_turns
-from asr.word_doc import to_docx
+from asr.outputs.confidence import segment_probability
+from asr.outputs.transcript import Names, Piece, Segment, Transcript, Word, speaker_name, speaker_turns
+from asr.outputs.word_doc import to_docx
 
 TextFormat = Literal["txt", "srt", "vtt", "json", "rttm"]
 Format = TextFormat | Literal["docx"]

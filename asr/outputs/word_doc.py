@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from docx import Document
 from docx.shared import Pt, RGBColor
 
-from asr.transcript import Names, Transcript, clock, speaker_name, speaker_turns
+from asr.outputs.transcript import Names, Transcript, clock, speaker_name, speaker_turns
 
 _TIME_COLOUR = RGBColor(0x80, 0x80, 0x80)
 

@@ -17,8 +17,8 @@ Why it looks like this:
 * Which ffmpeg: the one pinned by the imageio-ffmpeg wheel (`find_ffmpeg`), unless `FFMPEG_BINARY` names
   another. A system ffmpeg is not preferred just because it is on PATH: the pinned one is the version CI
   decodes every fixture with, on every platform the wheel serves, and it needs no install step.
-* Which message a failure gets does not depend on that choice: `asr.diagnose` classifies failures from the
-  stream list and the file's own first bytes, never from ffmpeg's wording or exit number (both changed
+* Which message a failure gets does not depend on that choice: `asr.speech.diagnose` classifies failures from
+  the stream list and the file's own first bytes, never from ffmpeg's wording or exit number (both changed
   between 5.1 and 9.0). The tests run every bad input through the pinned binary and the system one.
 
 ffmpeg's log is read for one thing only, signs of damage in a decode that succeeded (level-tagged errors,
@@ -42,9 +42,9 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 
-from asr.diagnose import failure_code, looks_like_playlist
 from asr.errors import UserFacingError
 from asr.settings import DEFAULT_MAX_SECONDS
+from asr.speech.diagnose import failure_code, looks_like_playlist
 
 with warnings.catch_warnings():
     # pydub looks for ffmpeg on PATH at import time and warns when it is missing; it never runs one here.

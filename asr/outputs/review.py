@@ -2,10 +2,10 @@
 corrections applied, and the segments a search finds.
 
 Plain data, no Streamlit: the page draws it, the tests read it. Words are the exporters' units
-(`asr.export.split_units`: a Latin word or one CJK character with its punctuation), so the page marks and
-follows exactly what the subtitles would break at; with word timestamps each unit carries the times of the
-aligned words it holds (`asr.export.time_units`), and each gets the least probability of the model's pieces
-it overlaps (`asr.confidence.span_probabilities`).
+(`asr.outputs.export.split_units`: a Latin word or one CJK character with its punctuation), so the page marks
+and follows exactly what the subtitles would break at; with word timestamps each unit carries the times of the
+aligned words it holds (`asr.outputs.export.time_units`), and each gets the least probability of the model's
+pieces it overlaps (`asr.outputs.confidence.span_probabilities`).
 
 Corrections are a mapping from segment index to new text (and to a new speaker): `apply_edits` returns a
 new `Transcript` with the original times, which every export then uses. An edited segment keeps its start,
@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from asr.confidence import segment_probability, span_probabilities
-from asr.export import Unit, split_units, time_units
-from asr.transcript import Segment, Transcript
+from asr.outputs.confidence import segment_probability, span_probabilities
+from asr.outputs.export import Unit, split_units, time_units
+from asr.outputs.transcript import Segment, Transcript
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Real-browser harness: the app started as users start it, under strace, driven by Debian's Chromium.
 
-The server side reuses tests/test_privacy.py's helpers (free port, health probe, strace command line, the
+The server side reuses `testkit.trace` (free port, health probe, strace command line, the
 strace parser `outbound` and its `Server` with SIGTERM-the-Python-not-strace `stop`); this module only adds a
 captured server log, the README start command with the env a test needs, and browser-side plumbing:
 a request recorder, a recorder of what the server sends the page, and small page actions (upload, remove,
@@ -26,7 +26,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
-from tests.test_privacy import (
+from testkit.trace import (
     FILE_CALLS,
     NETWORK_CALLS,
     REPO,

@@ -2,8 +2,8 @@
 
 Qwen3-ASR takes at most 1200 s a call and, like its family, tends to loop or truncate on long single calls;
 chunks of ~20 s also batch well (each decoder weight read is shared across a batch). A chunk is one or more
-speech regions (`asr.speech`) and the pauses between them, so its segment's times are where speech starts and
-ends. A chunk ends at the widest pause between 60 % of `target_s` and `max_s`, always at a pause of
+speech regions (`asr.speech.detect`) and the pauses between them, so its segment's times are where speech
+starts and ends. A chunk ends at the widest pause between 60 % of `target_s` and `max_s`, always at a pause of
 `pause_s` or more (a long pause is never inside a segment), and always at a speaker change; a region longer
 than `max_s` (unbroken speech) is cut at its quietest moment. Loudness is one short value per 20 ms frame,
 read block by block, so a 3-hour file costs ~4 MB here, not copies of its PCM.
@@ -128,7 +128,7 @@ def plan_chunks(
     """Chunks over the speech `regions` (sorted, seconds); `levels` are `frame_loudness` of the same WAV.
 
     `changes` are cuts that must be made whatever the sound there: where one speaker stops and the next
-    starts (`asr.diarize.Diarization.changes`), so no chunk holds two speakers.
+    starts (`asr.speakers.diarize.Diarization.changes`), so no chunk holds two speakers.
     """
     pieces = _pieces(regions, smoothed(levels), changes, target_s, max_s)
     chunks: list[Chunk] = []

@@ -52,7 +52,7 @@ class Segment:
     hit_token_limit: bool = False  # generation stopped at the chunk's token budget: the text may end early
     words: tuple[Word, ...] = ()
     speaker: int | None = None  # with speakers identified: 1, 2, ... (numbered by speaking time)
-    pieces: tuple[Piece, ...] = ()  # the model's token probabilities over `text` (asr.confidence)
+    pieces: tuple[Piece, ...] = ()  # the model's token probabilities over `text` (asr.outputs.confidence)
 
     @property
     def repetition_trimmed(self) -> bool:

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from asr.transcript import Piece
+from asr.outputs.transcript import Piece
 
 
 @dataclass(frozen=True)

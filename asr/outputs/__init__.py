@@ -1,0 +1,1 @@
+"""What a job gives back: the transcript records, its marks, the review model and every export."""

@@ -1,0 +1,1 @@
+"""Who spoke when: speech and overlap from pyannote segmentation, CAM++ voices, clustering."""
