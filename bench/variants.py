@@ -20,7 +20,6 @@ import torch
 from transformers import AutoProcessor, LogitsProcessor, LogitsProcessorList, Qwen3ASRForConditionalGeneration
 
 import asr.job as job_stage
-import asr.transcribe as pipeline
 from asr.engines.loading import plan_device
 from asr.engines.transformers_engine import SAMPLE_RATE, AsrEngine
 from asr.job import JobEvent, Transcribed, run_job
@@ -202,7 +201,7 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
     warmup_s = _warm_up(engine.model, engine.processor)
     probe = Probe(engine.model, engine.processor)
     fix_pipeline_length(engine, spec.tokens_per_second, spec.tag_tokens)
-    plan, pcm = _Timed(job_stage, "plan_chunks"), _Timed(pipeline, "load_pcm")
+    plan = _Timed(job_stage, "plan_chunks")
     speech = _Timed(job_stage, "detect_speech")
     events: dict[str, float] = {}
 
@@ -227,7 +226,6 @@ def _pipeline(spec: RunSpec) -> dict[str, Any]:
         "verdict_s": transcript.verdict.seconds,
         "speech_s": speech.seconds,
         "chunk_plan_s": plan.seconds,
-        "load_pcm_s": pcm.seconds,
         "chunks": len(transcript.segments),
         "cleanup_s": ended - events["cleaning"],
         "removal_s": outcome.cleanup.removal_seconds,
