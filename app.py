@@ -31,6 +31,7 @@ from asr.outputs.export import FORMAT_NAMES, FORMATS, export, export_file
 from asr.outputs.review import apply_edits, find_segments, review_segments
 from asr.outputs.transcript import Transcript, clock
 from asr.settings import Settings, SettingsError, load_settings
+from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from cleanup import release_session
 from page.copy import copy_button_html
@@ -44,7 +45,6 @@ from privacy.server_patches import host_check
 if TYPE_CHECKING:
     from asr.engines.protocol import Backend
 
-UPLOAD_TYPES = ["mp3", "m4a", "aac", "wav", "flac", "ogg", "oga", "opus", "webm", "wma", "mp4", "mov", "mkv"]
 AUTO = "auto"
 
 
@@ -138,13 +138,16 @@ def _auto(lang: str) -> Callable[[object], str]:
     return lambda name: t("ui_auto", lang) if name == AUTO else str(name)
 
 
-def privacy_panel(lang: str) -> None:
+def privacy_panel(lang: str, settings: Settings) -> None:
     check = self_check()
+    server = settings.audio_destination
+    destination = f"`{server}` (vLLM)" if server else t("ui_pc_audio_here", lang)
     with st.sidebar.expander(t("ui_privacy_check", lang), expanded=False):
         yes, no = t("ui_yes", lang), t("ui_no", lang)
         st.markdown(
             "\n".join(
                 [
+                    f"- {t('ui_pc_audio_to', lang)}: {destination}",
                     f"- {t('ui_pc_secured', lang)}: {yes if check.process_secured else no}",
                     f"- {t('ui_pc_address', lang)}: `{check.server_address}:{check.server_port}`",
                     f"- {t('ui_pc_usage_stats', lang)}: {yes if check.usage_stats else no}",
@@ -178,7 +181,7 @@ def aligner_loader(settings: Settings) -> BackgroundLoad[WordTimer]:
 
 def model_problem(lang: str, error: UserFacingError, model_id: str, env: str) -> None:
     """The reason a model cannot be used, and, when it is missing, the two ways to provide it."""
-    st.error(t(error.code, lang))
+    st.error(t(error.code, lang, **error.params))
     if error.code.endswith(("_missing", "_folder_invalid")):
         st.markdown(t("ui_model_fetch", lang))
         st.code(download_command(model_id), language="bash")
@@ -221,8 +224,8 @@ def run_one(
                     status.update(label=t("ui_stage_loading_speakers", lang))
                 speaker_model = models.speakers.get()
         except UserFacingError as exc:
-            status.update(label=t(exc.code, lang), state="error")
-            failed = Failed(Notice(exc.code), (), _NO_FOLDER)
+            status.update(label=t(exc.code, lang, **exc.params), state="error")
+            failed = Failed(Notice(exc.code, dict(exc.params)), (), _NO_FOLDER)
             return Card(name, upload.file.file_id, failed, time.perf_counter() - started)
 
         heard: dict[float, str] = {}  # the text so far by start time: each step brings only its new segments
@@ -492,15 +495,19 @@ def main() -> None:
     )
     loader = backend_loader(settings)
     speakers = speaker_loader() if options.identify_speakers else None
-    privacy_panel(lang)
+    privacy_panel(lang, settings)
 
     st.title(t("ui_title", lang))
-    st.caption(t("ui_subtitle", lang))
+    server = settings.audio_destination
+    st.caption(t("ui_subtitle_server", lang, server=server) if server else t("ui_subtitle", lang))
     if loader.ready:
         try:
             loader.get()
         except UserFacingError as exc:
             model_problem(lang, exc, DEFAULT_MODEL_ID, MODEL_ENV)
+            if server and st.button(t("ui_retry_server", lang)):
+                backend_loader.clear()  # a server that was down may be up now: ask it again
+                st.rerun()
             return
     aligner = None
     if options.word_timestamps:
@@ -515,7 +522,7 @@ def main() -> None:
         try:
             speakers.get()
         except UserFacingError as exc:
-            st.error(t(exc.code, lang))
+            st.error(t(exc.code, lang, **exc.params))
             speakers = None
             options = replace(options, identify_speakers=False)
     models = Models(loader, aligner, speakers)
@@ -523,7 +530,7 @@ def main() -> None:
     # Keyed widgets keep their value when their label changes: switching the interface language must not
     # drop the user's uploads, recording or settings.
     files = st.file_uploader(
-        t("ui_upload", lang), type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads"
+        t("ui_upload", lang), type=list(MEDIA_EXTENSIONS), accept_multiple_files=True, key="uploads"
     )
     recording = st.audio_input(t("ui_record", lang), key="recording")
     uploads = [Upload(f.name, f) for f in files or []]

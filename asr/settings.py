@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
-from asr.engines.registry import BACKEND_ENV, DEFAULT_ENGINE, ENGINES
+from asr.engines.endpoint import Endpoint
+from asr.engines.registry import BACKEND_ENV, DEFAULT_ENGINE, ENGINES, SERVER_ENGINE
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV
 from asr.outputs.confidence import DEFAULT_LOW_CONFIDENCE
 
@@ -26,6 +27,9 @@ Precision = Literal["float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 DEFAULT_MAX_SECONDS = 3 * 3600.0
 _SWITCH = {"": False, "0": False, "1": True}
+SERVER_ENV = "ASR_SERVER"
+SERVER_KEY_ENV = "ASR_SERVER_KEY"
+SERVER_KEY_FILE_ENV = "ASR_SERVER_KEY_FILE"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,13 @@ class Settings:
     cleanup_disabled: bool = False
     ffmpeg: str | None = None  # FFMPEG_BINARY; None: the pinned binary (see asr.speech.audio.find_ffmpeg)
     low_confidence: float = DEFAULT_LOW_CONFIDENCE
+    server: Endpoint | None = None  # ASR_SERVER: where a server engine sends audio (and nowhere else)
+    server_key: str | None = field(default=None, repr=False)  # never printed, logged or shown
+
+    @property
+    def audio_destination(self) -> str | None:
+        """Where audio leaves this computer for, as the page and the CLI say it; None: it never does."""
+        return self.server.address if self.server else None
 
 
 class SettingsError(ValueError):
@@ -65,6 +76,13 @@ class Variable:
 
 VARIABLES: tuple[Variable, ...] = (
     Variable(BACKEND_ENV, DEFAULT_ENGINE, "the engine that runs the model: " + ", ".join(ENGINES)),
+    Variable(
+        SERVER_ENV,
+        "none",
+        f"with {BACKEND_ENV}={SERVER_ENGINE}: the vLLM server's http(s)://host:port, where audio goes",
+    ),
+    Variable(SERVER_KEY_ENV, "none", "the server's API key (never logged or shown)"),
+    Variable(SERVER_KEY_FILE_ENV, "none", f"a file holding that key, instead of {SERVER_KEY_ENV}"),
     Variable(MODEL_ENV, DEFAULT_MODEL_ID, "model folder or Hugging Face id in the local cache"),
     Variable(ALIGNER_ENV, DEFAULT_ALIGNER_ID, "forced aligner for word timestamps, loaded only when asked"),
     Variable("ASR_MAX_SECONDS", "10800 (3 h)", "longest recording accepted, in seconds"),
@@ -93,6 +111,19 @@ def _text(value: str) -> str:
 
 def _engine(value: str) -> str:
     if value not in ENGINES:
+        raise ValueError(value)
+    return value
+
+
+def _key_file(value: str) -> str:
+    key = Path(value).expanduser().read_text(encoding="utf-8").strip()  # OSError for a missing file
+    if not key or any(char.isspace() for char in key):
+        raise ValueError(value)
+    return key
+
+
+def _key(value: str) -> str:
+    if any(char.isspace() for char in value):
         raise ValueError(value)
     return value
 
@@ -145,13 +176,18 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     "CLEANUP_DISABLED": ("cleanup_disabled", _switch),
     "FFMPEG_BINARY": ("ffmpeg", _executable),
     "ASR_LOW_CONFIDENCE": ("low_confidence", _probability),
+    SERVER_ENV: ("server", Endpoint.parse),
+    SERVER_KEY_ENV: ("server_key", _key),
+    SERVER_KEY_FILE_ENV: ("server_key", _key_file),
 }
+_SECRET = frozenset({SERVER_KEY_ENV, SERVER_KEY_FILE_ENV})  # a refused key is not repeated in the message
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse every documented variable of `environ` (default: this process's); raise `SettingsError`.
 
-    An unset or empty variable keeps its default.
+    An unset or empty variable keeps its default. A server engine needs `ASR_SERVER`, and `ASR_SERVER` is
+    refused with any other engine (audio would not go where the user thinks it goes).
     """
     env = os.environ if environ is None else environ
     values: dict[str, object] = {}
@@ -161,6 +197,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             continue
         try:
             values[field_name] = parse(raw)
-        except (ValueError, KeyError):
-            raise SettingsError(name, raw) from None
-    return Settings(**values)  # type: ignore[arg-type]
+        except (ValueError, KeyError, OSError):
+            raise SettingsError(name, "…" if name in _SECRET else raw) from None
+    if env.get(SERVER_KEY_ENV, "").strip() and env.get(SERVER_KEY_FILE_ENV, "").strip():
+        raise SettingsError(SERVER_KEY_FILE_ENV, "…")
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if (settings.backend == SERVER_ENGINE) != (settings.server is not None):
+        raise SettingsError(SERVER_ENV, env.get(SERVER_ENV, "").strip())
+    return settings

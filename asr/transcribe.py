@@ -1,27 +1,30 @@
-"""Chunks of speech in -> language verdict -> new segments out, batch by batch.
+"""Chunks of speech in -> language verdict -> new segments out, call by call.
 
 `stream_transcription` is a generator (like faster-whisper's `transcribe`): it takes its audio from an
 `asr.speech.sources.ChunkSource` (a decoded file now, a microphone later) and yields a `Progress` after every
-batch with the segments that batch finished, so the UI can show partial text and an ETA and stop between
-batches (closing the generator is the cancel). It talks to the model through `asr.engines.protocol.Backend`
-only. The language check is the first chunk's own first tokens: an engine with an early probe generates that
-chunk alone until its `language <Name>` tag is certain and, when accepted, goes on from that very decoder
-state inside the first batch; an engine without one decodes the first chunk up to its tag. Either way a
-refused recording costs one chunk's encoder pass and a few tokens. Batching is the source's: a file batches
-chunks of similar length (`asr.speech.sources.batches`).
+engine call with the segments that call finished, so the UI can show partial text and an ETA and stop between
+calls (closing the generator is the cancel; calls still running on a server are ended with it). An in-process
+engine gets one batch at a time; a server engine one chunk per call, many calls at once. It talks to the model
+through `asr.engines.protocol.Backend` only. The language check is the first chunk's own first tokens: an
+engine with an early probe generates that chunk alone until its `language <Name>` tag is certain and, when
+accepted, goes on from that very decoder state inside the first batch; an engine without one decodes the
+first chunk up to its tag. Either way a refused recording costs one chunk's encoder pass and a few tokens.
+Batching is the source's: a file batches chunks of similar length (`asr.speech.sources.batches`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from typing import cast
 
 import numpy as np
 
-from asr.engines.protocol import Backend, ChunkOutput, LanguageProbe, LanguageProber
+from asr.engines.protocol import Backend, Cancel, ChunkOutput, LanguageProbe, LanguageProber
 from asr.engines.qwen3_output import MAX_TAG_TOKENS, parse_language_prefix
 from asr.errors import UserFacingError
 from asr.langid import DEFAULT_ACCEPTED, Verdict, decide_verdict, is_accepted, refusal_error
@@ -29,7 +32,7 @@ from asr.outputs.confidence import fit_pieces
 from asr.outputs.transcript import LanguageCheck, Segment, join_texts
 from asr.repetition import trim_repeats
 from asr.speech.chunking import LONG_PAUSE_S, Chunk
-from asr.speech.sources import ChunkSource
+from asr.speech.sources import AudioChunk, ChunkSource
 
 log = logging.getLogger(__name__)
 
@@ -139,49 +142,102 @@ def probe_language(backend: Backend, audio: np.ndarray, context: str | None) -> 
     return LanguageProbe(tag.language, output.language_prob, time.perf_counter() - started)
 
 
+@dataclass(frozen=True)
+class _Finished:
+    """One engine call's chunks and what the engine said for them."""
+
+    chunks: list[Chunk]
+    outputs: list[ChunkOutput]
+    budget: int
+
+
+def _recognized(
+    backend: Backend, source: ChunkSource, options: TranscribeOptions, cancel: Cancel
+) -> Iterator[_Finished | LanguageProbe]:
+    """Every call's result as it finishes, after the language probe (yielded first, when there is one).
+
+    An engine with `calls_in_flight` > 1 (a server, which batches across requests itself) gets one chunk
+    per call and that many calls at once, or `options.batch_size`: each result is yielded as soon as it
+    is back, so the server is never left idle waiting for the slowest chunk of a batch of ours. Leaving
+    early (an error, a refusal, a closed generator) sets `cancel` for the calls still running.
+    """
+    in_flight = backend.capabilities.calls_in_flight
+    window = (options.batch_size or in_flight) if in_flight > 1 else 1
+    size = 1 if in_flight > 1 else options.batch_size or backend.preferred_batch_size()
+
+    def call(batch: list[AudioChunk], resume: LanguageProbe | None) -> _Finished:
+        chunks = [item.chunk for item in batch]
+        budget = token_budget(chunks, options.tokens_per_second)
+        outputs = backend.transcribe(
+            [item.pcm for item in batch],
+            language=options.language,
+            context=options.context,
+            max_new_tokens=budget,
+            resume=resume,
+            cancel=cancel,
+        )
+        return _Finished(chunks, outputs, budget)
+
+    running: set[Future[_Finished]] = set()
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="engine-call") as pool:
+        try:
+            for number, batch in enumerate(source.batches(size)):
+                resume: LanguageProbe | None = None
+                if number == 0 and options.language is None and options.accepted is not None:
+                    probe = probe_language(backend, batch[0].pcm, options.context)
+                    yield probe
+                    resume = probe if backend.capabilities.language_probe else None
+                if window == 1:
+                    yield call(batch, resume)
+                    continue
+                running.add(pool.submit(call, batch, resume))
+                while len(running) >= window:
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    yield from (future.result() for future in done)
+            while running:
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                yield from (future.result() for future in done)
+        finally:
+            cancel.set()
+            for future in running:
+                future.cancel()
+
+
 def stream_transcription(
     backend: Backend, source: ChunkSource, options: TranscribeOptions
-) -> Iterator[Progress]:
-    """Yield progress after each batch, with the segments that batch finished (each segment once).
+) -> Generator[Progress, None, None]:
+    """Yield progress after each engine call, with the segments that call finished (each segment once).
 
     Raises `UserFacingError("no_speech")` when the source gives no chunk, and the language refusal for a
     rejected language (read from the first chunk before anything else is transcribed).
     """
     started = time.perf_counter()
     log.info("Recognition started")
-    size = options.batch_size or backend.preferred_batch_size()
     languages: list[str | None] = []
     probs: list[float] = []
     texts: dict[int, str] = {}  # each finished chunk's text, for the verdict's script mix
     verdict_seconds = 0.0
     done_s = 0.0
-    for number, batch in enumerate(source.batches(size)):
-        chunks = [item.chunk for item in batch]
-        pcm = [item.pcm for item in batch]
-        probe: LanguageProbe | None = None
-        if number == 0 and options.language is None and options.accepted is not None:
-            probe = probe_language(backend, pcm[0], options.context)
-            verdict_seconds = probe.seconds
-            if not is_accepted(probe.language, options.accepted):
+    for result in _recognized(backend, source, options, Cancel()):
+        if isinstance(result, LanguageProbe):  # only made when a policy is to be checked
+            verdict_seconds = result.seconds
+            accepted = options.accepted or frozenset()
+            if not is_accepted(result.language, accepted):
                 log.info("Language refused after %.2f s", verdict_seconds)
-                raise refusal_error(options.accepted)
-        budget = token_budget(chunks, options.tokens_per_second)
-        resume = probe if backend.capabilities.language_probe else None
-        outputs = backend.transcribe(
-            pcm, language=options.language, context=options.context, max_new_tokens=budget, resume=resume
-        )
-        added = tuple(_segment(c, o, budget) for c, o in zip(chunks, outputs, strict=True))
-        for chunk, output, segment in zip(chunks, outputs, added, strict=True):
+                raise refusal_error(accepted)
+            continue
+        said = list(zip(result.chunks, result.outputs, strict=True))
+        added = tuple(_segment(chunk, output, result.budget) for chunk, output in said)
+        for (chunk, output), segment in zip(said, added, strict=True):
             texts[chunk.index] = segment.text
             languages.append(output.language)
             probs.append(output.language_prob or 0.0)
-        done_s += sum(c.duration_s for c in chunks)
+        done_s += sum(c.duration_s for c in result.chunks)
         in_order = [texts[index] for index in sorted(texts)]
         verdict = _verdict(options, languages, probs, in_order, verdict_seconds)
         log.info("Chunks done: %d", len(texts))
         elapsed = time.perf_counter() - started
-        total = source.total_chunks
-        yield Progress(len(texts), total, elapsed, verdict, added, done_s, source.total_s)
+        yield Progress(len(texts), source.total_chunks, elapsed, verdict, added, done_s, source.total_s)
     if not texts:
         raise UserFacingError("no_speech")
 
@@ -207,11 +263,14 @@ def transcribe(
     """Every chunk of `source` transcribed, reporting each step of `stream_transcription` on the way."""
     segments: list[Segment] = []
     last: Progress | None = None
-    for step in stream_transcription(backend, source, options):
-        if on_progress is not None:
-            on_progress(step)
-        segments.extend(step.added)
-        last = step
+    # closed as soon as a callback raises (a cancel), not when the traceback is freed: a server's requests
+    # in flight end then
+    with closing(stream_transcription(backend, source, options)) as steps:
+        for step in steps:
+            if on_progress is not None:
+                on_progress(step)
+            segments.extend(step.added)
+            last = step
     assert last is not None  # stream_transcription yields at least once or raises
     segments.sort(key=lambda segment: segment.start)
     return Recognition(tuple(segments), last.verdict, last.elapsed_s)

@@ -1,4 +1,4 @@
-"""`python -m bench [run|profile|langid|startup|diarize] [flags]`; see bench/README.md."""
+"""`python -m bench [run|profile|langid|startup|diarize|server] [flags]`; see bench/README.md."""
 
 from __future__ import annotations
 
@@ -62,10 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     diarize.add_argument(
         "--recordings", type=Path, help="a folder of <name>/audio.* + <name>/ref.rttm real recordings to add"
     )
+    server = sub.add_parser("server", help="in-process vs a vLLM server on this CPU: one user and a team")
+    server.add_argument("--minutes", type=float, default=10.0, help="audio per measurement")
+    server.add_argument("--at-once", type=int, default=8, help="recordings at once (sharing --minutes)")
+    server.add_argument("--tokens-per-second", type=float, default=3.5)
+    server.add_argument(
+        "--dtype", default=None, help="both engines' precision (default: the app's; vLLM bf16)"
+    )
+    server.add_argument("--kv-cache-gib", type=int, default=2, help="vLLM's CPU KV cache")
+    server.add_argument("--json", type=Path, help="write the raw results here")
     child = sub.add_parser("child")  # internal: one measurement in a fresh process
     child.add_argument("spec")
     child.add_argument("out")
-    for command in (run, profile, langid, startup, diarize):
+    for command in (run, profile, langid, startup, diarize, server):
         command.add_argument("--cache", type=Path, default=None, help="where inputs and checkpoints live")
     return parser
 
@@ -159,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.startup import startup_main
 
         startup_main(args)
+    elif args.command == "server":
+        from bench.server import server_main
+
+        server_main(args)
     elif args.command == "profile":
         from bench.profile import profile_main
 

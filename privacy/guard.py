@@ -1,11 +1,13 @@
 """Network guard: an audit hook that sees every socket connect, send and name lookup in this process.
 
-Loopback and local sockets pass. Anything else is counted (host and port, never payload) and, once
-`lock_down()` has run, refused by raising inside the hook, which CPython does *before* the system call, so no
-packet and no DNS query leaves. The app never downloads anything (weights are local files only), so both
-front-ends lock down before they load anything: the page in `privacy.process.secure_process`, the CLI at the
-start of a command. Before that call the guard only records, which is what a test of the guard's own
-decisions needs. Audit hooks cannot be removed, which is the point: nothing later can switch it off.
+Loopback and local sockets pass, and so does the one speech server a team configured (`allow`: exactly its
+host and port, nothing else on that host, no other port). Anything else is counted (host and port, never
+payload) and, once `lock_down()` has run, refused by raising inside the hook, which CPython does *before* the
+system call, so no packet and no DNS query leaves. The app never downloads anything (weights are local files
+only), so both front-ends lock down before they load anything: the page in `privacy.process.secure_process`,
+the CLI at the start of a command. Before that call the guard only records, which is what a test of the
+guard's own decisions needs. Audit hooks cannot be removed, which is the point: nothing later can switch it
+off.
 """
 
 from __future__ import annotations
@@ -53,6 +55,29 @@ class GuardStatus:
     attempt_count: int
     blocked_count: int
     attempts: tuple[Attempt, ...]
+    destination: str | None = None  # "host:port" of the one server allowed, if any
+
+
+@dataclass(frozen=True)
+class Destination:
+    """The one server audio may go to: its name as configured, its port, and the addresses the name had
+    when it was allowed (a connect goes to an address, a lookup asks for the name)."""
+
+    host: str
+    port: int
+    addresses: frozenset[str]
+
+    def admits(self, host: str, port: int | None) -> bool:
+        return port == self.port and _normal(host) in {_normal(self.host), *self.addresses}
+
+
+def _normal(host: str) -> str:
+    """One spelling per address (`::1` and `0:0::1` are one), names lower-cased, brackets dropped."""
+    name = host.strip("[]").lower()
+    try:
+        return str(ipaddress.ip_address(name.split("%", 1)[0]))
+    except ValueError:
+        return name
 
 
 class _State:
@@ -60,6 +85,7 @@ class _State:
         self.lock = threading.Lock()
         self.installed = False
         self.locked = False
+        self.destination: Destination | None = None
         self.attempt_count = 0
         self.blocked_count = 0
         self.attempts: deque[Attempt] = deque(maxlen=100)
@@ -108,7 +134,11 @@ def _target(event: str, args: tuple) -> tuple[str, int | None] | None:
     if is_local_host(host):
         return None
     text = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
-    return text, port if isinstance(port, int) else None
+    number = int(port) if isinstance(port, int) or (isinstance(port, str) and port.isdigit()) else None
+    destination = _state.destination
+    if destination is not None and destination.admits(text, number):
+        return None
+    return text, number
 
 
 def _report(attempt: Attempt | None) -> None:
@@ -165,6 +195,31 @@ def lock_down() -> None:
         _state.locked = True
 
 
+def allow(host: str, port: int) -> None:
+    """Let this process reach `host`:`port`, the team's speech server the settings name, and nothing else.
+
+    Called by the server engine before its first request, locked or not. The name is resolved once, here
+    (a lookup the guard admits for that name and port); a connect must then go to one of those addresses
+    on that port. A second, different destination is refused: one process, one server.
+    """
+    install()
+    if is_local_host(host):
+        return  # loopback always passes
+    with _state.lock:
+        if _state.destination is not None:
+            if (_normal(host), port) != (_normal(_state.destination.host), _state.destination.port):
+                raise ValueError("the network guard already allows another server")
+            return
+        _state.destination = Destination(host, port, frozenset({_normal(host)}))
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)
+    except OSError:  # unknown name: its requests fail as "server unreachable", nothing else is let through
+        return
+    addresses = frozenset({_normal(host), *(_normal(str(info[4][0])) for info in found)})
+    with _state.lock:
+        _state.destination = Destination(host, port, addresses)
+
+
 def guard_status() -> GuardStatus:
     with _state.lock:
         return GuardStatus(
@@ -173,4 +228,12 @@ def guard_status() -> GuardStatus:
             attempt_count=_state.attempt_count,
             blocked_count=_state.blocked_count,
             attempts=tuple(_state.attempts),
+            destination=_address(_state.destination),
         )
+
+
+def _address(destination: Destination | None) -> str | None:
+    if destination is None:
+        return None
+    host = destination.host
+    return f"[{host}]:{destination.port}" if ":" in host else f"{host}:{destination.port}"

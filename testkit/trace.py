@@ -51,6 +51,7 @@ def strace_cmd(log: Path, *cmd: str, calls: str = NETWORK_CALLS) -> list[str]:
     return [
         STRACE,
         "-f",
+        "--seccomp-bpf",
         "-qq",
         "-e",
         f"trace={calls}",

@@ -3,8 +3,10 @@
 import pytest
 
 from tests.fixtures_audio import *  # noqa: F403
+from tests.fixtures_browser import *  # noqa: F403
 from tests.fixtures_model import *  # noqa: F403
 from tests.fixtures_speakers import *  # noqa: F403
+from tests.fixtures_vllm import *  # noqa: F403
 
 
 @pytest.fixture(autouse=True)

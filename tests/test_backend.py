@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 
 import asr.background
 import asr.cli as cli_module
-from asr.engines.protocol import Backend, Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.protocol import Backend, Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import MAX_TAG_TOKENS, read_text
 from asr.engines.registry import ENGINES
 from asr.engines.transformers_engine import AsrEngine
@@ -63,6 +63,7 @@ class FakeBackend:
         context: str | None = None,
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
+        cancel: Cancel | None = None,
     ) -> list[ChunkOutput]:
         self.calls.append((len(audios), resume.state if resume else None))
         said = language or self.language
@@ -164,6 +165,7 @@ class PlainEngine:
         context: str | None = None,
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
+        cancel: Cancel | None = None,
     ) -> list[ChunkOutput]:
         self.calls.append((len(audios), max_new_tokens))
         self.asked.add((language, context, resume))

@@ -41,8 +41,6 @@ from asr.speakers.diarize import jit_cache_dir
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
 from testkit.audio import make_long_mp3
 from testkit.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     UI,
     WAIT_MS,
     AppServer,
@@ -74,20 +72,6 @@ VERDICT = re.compile("^" + re.escape(t("verdict_en", UI, pct=0)).replace("0", r"
 
 
 # --- fixtures -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    require_browser_tools()
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    try:
-        yield browser
-    finally:
-        browser.close()
-        playwright.stop()
 
 
 @pytest.fixture(scope="module")

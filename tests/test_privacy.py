@@ -97,6 +97,60 @@ def test_locked_guard_blocks_before_any_packet_and_allows_loopback(tmp_path: Pat
 
 
 @needs_strace
+def test_guard_admits_exactly_the_configured_server_and_nothing_else(tmp_path: Path) -> None:
+    """The decision alone: `sys.audit` asks the guard about a connect that is never made (no test traffic
+    leaves loopback, so the refusal of other addresses is proven here and not on the wire)."""
+    result = run_python(
+        """
+        import json, socket, sys
+        from privacy import guard
+        guard.lock_down()
+        guard.allow("10.20.30.40", 8000)
+        guard.allow("10.20.30.40", 8000)  # the same server again: fine
+        sock = socket.socket()
+        def decide(event, *args):
+            try:
+                sys.audit(event, *args)
+                return "pass"
+            except guard.NetworkBlockedError:
+                return "blocked"
+        seen = {
+            "server": decide("socket.connect", sock, ("10.20.30.40", 8000)),
+            "lookup": decide("socket.getaddrinfo", "10.20.30.40", 8000, 0, 1, 0, 0),
+            "other_port": decide("socket.connect", sock, ("10.20.30.40", 8001)),
+            "other_host": decide("socket.connect", sock, ("10.20.30.41", 8000)),
+            "public": decide("socket.connect", sock, ("203.0.113.1", 8000)),
+            "dns_elsewhere": decide("socket.getaddrinfo", "example.com", 8000, 0, 1, 0, 0),
+            "udp_to_server_port": decide("socket.sendto", socket.socket(socket.AF_INET, socket.SOCK_DGRAM),
+                                         ("10.20.30.41", 8000)),
+        }
+        try:
+            guard.allow("10.20.30.41", 8000)
+            seen["second_server"] = "allowed"
+        except ValueError:
+            seen["second_server"] = "refused"
+        status = guard.guard_status()
+        print(json.dumps({**seen, "destination": status.destination, "blocked": status.blocked_count}))
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "server": "pass",
+        "lookup": "pass",
+        "other_port": "blocked",
+        "other_host": "blocked",
+        "public": "blocked",
+        "dns_elsewhere": "blocked",
+        "udp_to_server_port": "blocked",
+        "second_server": "refused",
+        "destination": "10.20.30.40:8000",
+        "blocked": 5,
+    }
+    assert outbound(tmp_path / "trace.txt") == []
+
+
+@needs_strace
 def test_unlocked_guard_records_and_reports_what_it_sees(tmp_path: Path) -> None:
     report = tmp_path / "guard.jsonl"
     result = run_python(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from asr.engines.endpoint import Endpoint
 from asr.i18n import settings_error, t
 from asr.settings import DEFAULT_MAX_SECONDS, VARIABLES, Settings, SettingsError, load_settings
 
@@ -25,8 +26,12 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     ffmpeg = tmp_path / "ffmpeg"
     ffmpeg.write_text("#!/bin/sh\n")
     ffmpeg.chmod(0o755)
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-team-key\n")
     env = {
-        "ASR_BACKEND": "transformers",
+        "ASR_BACKEND": "vllm",
+        "ASR_SERVER": "https://gpu-box.lan:8000/",
+        "ASR_SERVER_KEY_FILE": str(key_file),
         "ASR_MODEL": " /models/asr ",
         "ASR_ALIGNER_MODEL": "/models/aligner",
         "ASR_MAX_SECONDS": "900",
@@ -38,7 +43,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "ASR_LOW_CONFIDENCE": "0.35",
     }
     assert load_settings(env) == Settings(
-        backend="transformers",
+        backend="vllm",
+        server=Endpoint("https", "gpu-box.lan", 8000),
+        server_key="sk-team-key",
         model="/models/asr",
         aligner_model="/models/aligner",
         max_seconds=900.0,
@@ -49,7 +56,36 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ffmpeg=str(ffmpeg),
         low_confidence=0.35,
     )
-    assert {v.name for v in VARIABLES} == set(env), "--help documents exactly what is parsed"
+    by_value = {**env, "ASR_SERVER_KEY": "sk-other"}
+    del by_value["ASR_SERVER_KEY_FILE"]
+    assert load_settings(by_value).server_key == "sk-other"
+    assert {v.name for v in VARIABLES} == {*env, "ASR_SERVER_KEY"}, "--help documents exactly what is parsed"
+
+
+def test_the_key_is_never_printed_and_audio_stays_here_without_a_server() -> None:
+    env = {"ASR_BACKEND": "vllm", "ASR_SERVER": "http://[::1]:8765", "ASR_SERVER_KEY": "sk-1"}
+    settings = load_settings(env)
+    assert "sk-1" not in repr(settings) and "sk-1" not in str(settings)
+    assert settings.audio_destination == "[::1]:8765"
+    assert load_settings({}).audio_destination is None
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"ASR_SERVER_KEY": "sk secret"},
+        {"ASR_SERVER_KEY_FILE": "/no/such/key-file"},
+        {"ASR_SERVER_KEY": "sk-secret", "ASR_SERVER_KEY_FILE": "/etc/hostname"},
+    ],
+)
+def test_a_refused_key_is_not_repeated_in_the_message(env: dict[str, str]) -> None:
+    server = {"ASR_BACKEND": "vllm", "ASR_SERVER": "http://127.0.0.1:8000"}
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**server, **env})
+    assert raised.value.variable in env
+    for lang in ("en", "zh"):
+        line = settings_error(raised.value, lang)
+        assert "secret" not in line and "/no/such" not in line
 
 
 @pytest.mark.parametrize(
@@ -67,6 +103,12 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("FFMPEG_BINARY", "/no/such/ffmpeg"),
         ("ASR_LOW_CONFIDENCE", "1"),
         ("ASR_LOW_CONFIDENCE", "50%"),
+        ("ASR_SERVER", "ftp://gpu-box:8000"),
+        ("ASR_SERVER", "http://gpu-box:8000/v1"),
+        ("ASR_SERVER", "http://user:pass@gpu-box:8000"),
+        ("ASR_SERVER", "http://gpu-box:99999"),
+        ("ASR_SERVER", "gpu-box:8000"),
+        ("ASR_SERVER", "http://127.0.0.1:8000"),  # without ASR_BACKEND=vllm audio would not go there
     ],
 )
 def test_a_value_that_cannot_be_used_names_the_variable_the_value_and_what_is_accepted(
@@ -80,6 +122,13 @@ def test_a_value_that_cannot_be_used_names_the_variable_the_value_and_what_is_ac
         line = settings_error(error, lang)
         assert variable in line and value in line and t(error.accepts, lang) in line
         assert "\n" not in line
+
+
+def test_the_server_engine_without_a_server_is_refused() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({"ASR_BACKEND": "vllm"})
+    assert raised.value.variable == "ASR_SERVER"
+    assert "ASR_BACKEND=vllm" in settings_error(raised.value, "en")
 
 
 def test_nothing_is_read_at_import_time() -> None:

@@ -1,7 +1,7 @@
 """What the pipeline needs from a speech model, and nothing more: the `Backend` protocol.
 
 `asr.transcribe` runs the language check and the batches against this interface only, so a second engine
-(a vLLM server for a team, an ONNX build) plugs in without a change to the pipeline, the page or the CLI.
+(`asr.engines.vllm_engine`, a team's server) plugs in without a change to the pipeline, the page or the CLI.
 What an engine can do beyond transcribing a batch it states in `Capabilities`, and the pipeline does without
 whatever it lacks: no early probe, and the language check decodes the first chunk up to its tag; no token
 probabilities, and no word is marked for checking; no context prompt or forced language, and the user is
@@ -12,7 +12,9 @@ only the backend that made it reads.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -55,6 +57,53 @@ class Capabilities:
     context_prompt: bool = False  # `context` (hotwords) reaches the model
     forced_language: bool = False  # `language` prefills the tag
     language_probe: bool = False  # a `LanguageProber`: stops at the tag and resumes from there
+    calls_in_flight: int = 1  # `transcribe` calls the pipeline may run at once (a server batches them itself)
+
+
+class Cancel:
+    """A job's stop, seen by the engine calls it has in flight: set once, when the job ends early.
+
+    An engine waiting on a server registers how to end its request (`hook`), so a cancelled job does not
+    leave the server working for nobody; an in-process engine finishes the batch it is in.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._hooks: dict[int, Callable[[], None]] = {}
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            hooks = list(self._hooks.values())
+        for end in hooks:
+            end()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep `seconds` unless cancelled first; True when cancelled."""
+        return self._event.wait(seconds)
+
+    @staticmethod
+    @contextmanager
+    def hook(cancel: Cancel | None, end: Callable[[], None]) -> Iterator[None]:
+        """Run `end` if `cancel` is set while inside (at once if it already is)."""
+        if cancel is None:
+            yield
+            return
+        with cancel._lock:
+            key = id(end)
+            cancel._hooks[key] = end
+            already = cancel._event.is_set()
+        if already:
+            end()
+        try:
+            yield
+        finally:
+            with cancel._lock:
+                cancel._hooks.pop(key, None)
 
 
 class Backend(Protocol):
@@ -82,9 +131,11 @@ class Backend(Protocol):
         context: str | None = None,
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
+        cancel: Cancel | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks; `resume` is `probe_language(audios[0])` from an
-        engine with `language_probe`, else None."""
+        engine with `language_probe`, else None. Once `cancel` is set the call may end early by raising:
+        nobody reads its outputs."""
         ...
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 BACKEND_ENV = "ASR_BACKEND"
 DEFAULT_ENGINE = "transformers"
+SERVER_ENGINE = "vllm"
 
 
 def _transformers(settings: Settings) -> Backend:
@@ -27,7 +28,14 @@ def _transformers(settings: Settings) -> Backend:
     return AsrEngine.load(settings.model, plan_device(settings.dtype, settings.cpu_int8))
 
 
-ENGINES: dict[str, Callable[[Settings], Backend]] = {DEFAULT_ENGINE: _transformers}
+def _vllm(settings: Settings) -> Backend:
+    """A vLLM server at `ASR_SERVER` (`asr.engines.vllm_engine`): no local model, no torch in this path."""
+    from asr.engines.vllm_engine import VllmEngine
+
+    return VllmEngine.connect(settings)
+
+
+ENGINES: dict[str, Callable[[Settings], Backend]] = {DEFAULT_ENGINE: _transformers, SERVER_ENGINE: _vllm}
 
 
 def load_engine(settings: Settings) -> Backend:

@@ -32,7 +32,7 @@ from transformers import (
 )
 
 from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
-from asr.engines.protocol import Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
     MAX_TAG_TOKENS,
@@ -263,6 +263,7 @@ class AsrEngine(LocalModel):
         context: str | None = None,
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
+        cancel: Cancel | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
 
@@ -270,6 +271,7 @@ class AsrEngine(LocalModel):
         `resume` is `probe_language` of `audios[0]` whose tag named a language (a tag that names none is
         refused, never resumed): that chunk goes on from where the probe stopped. A probe made in another
         precision (an overflow raised it since) is not resumed: that chunk starts again with the batch.
+        `cancel` is not watched: the pipeline calls this engine one batch at a time, from the job's thread.
         """
         state = resume.state if resume is not None else None
         attempts = iter([state, None])  # a redo after an overflow starts every chunk afresh

