@@ -610,6 +610,7 @@ def test_review_page_plays_from_a_segment_finds_and_edits_and_every_download_has
         find.fill("BRAVE")
         find.press("Enter")
         page.get_by_text(t("ui_found", UI, count=3, query="BRAVE")).wait_for()
+        page.locator(".asr-found mark.asr-hit").nth(2).wait_for()  # the caption's delta can come first
         assert page.locator(".asr-found mark.asr-hit").all_inner_texts() == ["brave"] * 3
         page.locator(".asr-found .asr-seg").nth(2).locator("button[data-seek]").click()
         _wait_player_at(page, starts[2])
