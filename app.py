@@ -23,8 +23,9 @@ from streamlit.typing import UploadedFile
 from asr.background import BackgroundLoad, load_aligner, load_backend, load_speaker_model
 from asr.errors import UserFacingError
 from asr.i18n import Lang, settings_error, t, verdict_label
-from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobOutcome, Notice, Transcribed, run_job
+from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobModels, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
+from asr.live import LiveJob
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.models import SpeakerFinder, WordTimer
 from asr.outputs.export import FORMAT_NAMES, FORMATS, export, export_file
@@ -35,6 +36,7 @@ from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from cleanup import release_session
 from page.copy import copy_button_html
+from page.live import capture_html, live_route, live_text_html
 from page.review import REVIEW_SCRIPT, found_html, review_html
 from page.text import plain
 from page.uploads import share_upload_bytes
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from asr.engines.protocol import Backend
 
 AUTO = "auto"
+LIVE = "live:"  # the `file_id` of a live recording's card: no upload to transcribe again
 
 
 @dataclass(frozen=True)
@@ -436,6 +439,9 @@ def override_controls(card: Card, uploaded: bool, lang: Lang) -> None:
     """A language to use anyway and the button that reruns the card's own file with it (the whole page
     reruns: the job draws its progress above the cards). Once that file has left the uploader the card
     says so instead: no other file is ever transcribed into it."""
+    if card.file_id.startswith(LIVE):
+        st.info(t("ui_live_refused_hint", lang))
+        return
     if not uploaded:
         st.warning(t("ui_upload_removed", lang))
         return
@@ -468,6 +474,56 @@ def transcribe_anyway(
     state["jobs_running"] = True
     cards[at] = run_one(upload, models, settings, options, lang)
     state["jobs_running"] = False
+
+
+def live_section(models: Models, settings: Settings, options: TranscribeOptions, lang: Lang) -> None:
+    """Live mode: Start begins a recording that the page's microphone script feeds; while it runs, its text
+    redraws on its own every second; Stop turns it into a card like an upload's."""
+    st.subheader(t("ui_live", lang), help=t("ui_live_help", lang))
+    state = st.session_state
+    job: LiveJob | None = state.get("live_job")
+    if job is not None:
+        st.html(capture_html(job.token, lang), unsafe_allow_javascript=True)
+        live_panel(lang)
+        return
+    if not st.button(t("ui_live_start", lang), key="live_start"):
+        return
+    try:
+        with st.spinner(t("ui_stage_loading", lang)):
+            backend = models.backend.get()
+        speaker_model = None
+        if options.identify_speakers and models.speakers is not None:
+            speaker_model = models.speakers.get()
+    except UserFacingError as exc:
+        st.error(t(exc.code, lang, **exc.params))
+        return
+    job_models = JobModels(backend, models.aligner, speaker_model)
+    state["live_job"] = LiveJob(job_models, settings, options, session_id=session_id(), playback=True)
+    state["live_started"] = time.strftime("%H:%M")
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def live_panel(lang: Lang) -> None:
+    state = st.session_state
+    job: LiveJob | None = state.get("live_job")
+    if job is None:
+        return
+    view = job.view()
+    if view.outcome is not None:
+        del state["live_job"]
+        name = t("ui_live_name", lang, time=state.pop("live_started", ""))
+        card = Card(name, LIVE + job.token, view.outcome, view.heard_s)
+        state["cards"] = [card, *state.get("cards", [])]
+        st.rerun(scope="app")
+    if view.listening:
+        st.button(t("ui_live_stop", lang), key="live_stop", on_click=job.stop, type="primary")
+        st.caption(t("ui_live_heard", lang, time=clock(view.heard_s)))
+    else:
+        st.caption(t("ui_live_finishing", lang))
+    if view.behind:
+        st.warning(t("ui_live_behind", lang, seconds=view.lag_s))
+    st.html(live_text_html(view, lang))
 
 
 def _request_cancel() -> None:
@@ -533,6 +589,7 @@ def main() -> None:
         t("ui_upload", lang), type=list(MEDIA_EXTENSIONS), accept_multiple_files=True, key="uploads"
     )
     recording = st.audio_input(t("ui_record", lang), key="recording")
+    live_section(models, settings, options, lang)
     uploads = [Upload(f.name, f) for f in files or []]
     if recording is not None:
         uploads.append(Upload(t("ui_recording_name", lang), recording))
@@ -575,4 +632,4 @@ if __name__ == "__main__":  # each browser session's run of the page
     main()
 else:  # imported as the server's ASGI module, by `streamlit run app.py` and by `python -m privacy` alike
     secure_process()
-    app = st.App(__file__, middleware=host_check())
+    app = st.App(__file__, routes=[live_route()], middleware=host_check())

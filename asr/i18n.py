@@ -240,6 +240,33 @@ TEXT: dict[str, dict[Lang, str]] = {
         "and press “Transcribe / 转写”.",
     },
     "ui_recording_name": {"zh": "麦克风录音", "en": "Microphone recording"},
+    "ui_live": {"zh": "实时 / Live", "en": "Live / 实时"},
+    "ui_live_help": {
+        "zh": "边说边出字：停顿后文字定稿；停止后得到完整的结果卡片（播放、查找、编辑、导出）。",
+        "en": "Words on screen as they are said, final after each pause; Stop gives a full card "
+        "(player, find, edit, exports).",
+    },
+    "ui_live_start": {"zh": "开始实时转写", "en": "Start live transcription"},
+    "ui_live_stop": {"zh": "停止", "en": "Stop"},
+    "ui_live_starting": {"zh": "正在打开麦克风…", "en": "Opening the microphone…"},
+    "ui_live_listening": {"zh": "正在听…", "en": "Listening…"},
+    "ui_live_mic_denied": {
+        "zh": "无法使用麦克风：请在浏览器中允许本页面使用麦克风，然后重新开始。",
+        "en": "The microphone cannot be used: allow this page to use it in the browser, then start again.",
+    },
+    "ui_live_heard": {"zh": "已录 {time}", "en": "{time} recorded"},
+    "ui_live_behind": {
+        "zh": "这台电脑跟不上实时速度（落后 {seconds:.0f} 秒）："
+        "改为合并较长的片段一起定稿，文字会晚一些出现。",
+        "en": "This computer cannot keep up ({seconds:.0f} s behind): it now commits longer stretches at "
+        "once, so text appears later.",
+    },
+    "ui_live_finishing": {"zh": "正在完成最后的文字…", "en": "Finishing the last words…"},
+    "ui_live_name": {"zh": "实时录音 {time}", "en": "Live recording {time}"},
+    "ui_live_refused_hint": {
+        "zh": "可在侧边栏“识别语言”中选择语言，然后重新开始实时转写。",
+        "en": "Choose it under “Recognition language” in the sidebar, then start live transcription again.",
+    },
     "ui_transcribe": {"zh": "转写 / Transcribe", "en": "Transcribe / 转写"},
     "ui_cancel": {"zh": "取消", "en": "Cancel"},
     "ui_cancelled": {

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from asr.engines.protocol import Backend, Capabilities
 from asr.errors import UserFacingError
@@ -36,6 +36,9 @@ from asr.speech.sources import FileChunks
 from asr.transcribe import Progress, TranscribeOptions, transcribe
 from cleanup.workspace import JobWorkspace, job_workspace
 from privacy.logs import register_sensitive, unregister_sensitive
+
+if TYPE_CHECKING:
+    from asr.speakers.diarize import Diarization
 
 log = logging.getLogger(__name__)
 
@@ -183,16 +186,62 @@ def run_job(
     `options.identify_speakers` and a `speaker_model`, speakers are found first and chunks cut at their turns.
     With `playback`, the recording is also re-encoded in memory for the review page's player.
     """
+    models = JobModels(backend, aligner, speaker_model)
+    return run_in_workspace(
+        lambda scope: _run(source, models, settings, scope),
+        models,
+        settings,
+        options,
+        names=names,
+        on_event=on_event,
+        session_id=session_id,
+        playback=playback,
+    )
+
+
+@dataclass(frozen=True)
+class JobModels:
+    backend: Backend
+    aligner: WordTimer | None = None
+    speaker_model: SpeakerFinder | None = None
+
+
+@dataclass
+class JobScope:
+    """What a job's work runs in: its private folder, the redaction of its text from the logs, the options
+    the engine can honour, the notices gathered so far, and where its stages are reported."""
+
+    workspace: JobWorkspace
+    redaction: _Redaction
+    options: TranscribeOptions
+    warnings: list[Notice]
+    notify: Callable[[JobEvent], None]
+
+
+def run_in_workspace(
+    work: Callable[[JobScope], Transcript | None],
+    models: JobModels,
+    settings: Settings,
+    options: TranscribeOptions,
+    *,
+    names: Sequence[str] = (),
+    on_event: Callable[[JobEvent], None] | None = None,
+    session_id: str | None = None,
+    playback: bool = False,
+) -> JobOutcome:
+    """`work` inside a fresh job folder, its text redacted from logs, its errors made outcomes, the folder
+    gone when it returns: what a file's job and a live recording's share. `work` leaves the recording at
+    `scope.workspace.wav_path` for the word aligner, the speakers and the player; it returns None when it
+    was cancelled."""
     notify = on_event or (lambda event: None)
     if settings.batch_size and not options.batch_size:
         options = replace(options, batch_size=settings.batch_size)
-    options, warnings = _within_capabilities(options, backend.capabilities)
+    options, warnings = _within_capabilities(options, models.backend.capabilities)
     result: Transcript | Notice | None  # None: cancelled
     player: Playback | None = None
     with _redacting(names) as redaction, job_workspace(session_id=session_id) as workspace:
         try:
-            models = _Models(backend, aligner, speaker_model)
-            result = _run(source, models, settings, options, workspace, redaction, notify, warnings)
+            result = work(JobScope(workspace, redaction, options, warnings, notify))
             if playback:
                 player = _playback(workspace.wav_path, settings)
         except UserFacingError as exc:
@@ -240,23 +289,8 @@ def _playback(wav_path: Path, settings: Settings) -> Playback | None:
     return made
 
 
-@dataclass(frozen=True)
-class _Models:
-    backend: Backend
-    aligner: WordTimer | None
-    speaker_model: SpeakerFinder | None
-
-
-def _run(
-    source: Source,
-    models: _Models,
-    settings: Settings,
-    options: TranscribeOptions,
-    workspace: JobWorkspace,
-    redaction: _Redaction,
-    notify: Callable[[JobEvent], None],
-    warnings: list[Notice],
-) -> Transcript:
+def _run(source: Source, models: JobModels, settings: Settings, scope: JobScope) -> Transcript:
+    workspace, options, warnings, notify = scope.workspace, scope.options, scope.warnings, scope.notify
     notify(JobEvent("decoding"))
     _store(source, workspace.upload_path)
     started = time.perf_counter()
@@ -271,17 +305,11 @@ def _run(
     speech = detect_speech(workspace.wav_path, audio.duration_s, levels)
     if not speech:
         raise UserFacingError("no_speech")
-    diarization = None
-    if options.identify_speakers and models.speaker_model is not None:
-        notify(JobEvent("diarizing"))
-        diarization = models.speaker_model.diarize(workspace.wav_path, audio.duration_s, options.speakers)
-        if options.speakers and diarization.speakers < options.speakers:
-            found = {"requested": options.speakers, "found": diarization.speakers}
-            warnings.append(Notice("speakers_fewer", found))
+    diarization = find_speakers(models, scope, audio.duration_s)
     notify(JobEvent("recognising"))
 
     def on_progress(step: Progress) -> None:
-        redaction.add(step.added)
+        scope.redaction.add(step.added)
         notify(JobEvent("recognising", step))
 
     changes = diarization.changes() if diarization else ()
@@ -297,9 +325,29 @@ def _run(
         language_check=options.language_check,
         forced_language=options.language,
     )
-    if options.word_timestamps and models.aligner is not None:
-        notify(JobEvent("aligning"))
-        transcript = models.aligner.time_words(workspace.wav_path, transcript)
+    return words_and_speakers(transcript, models, scope, diarization)
+
+
+def find_speakers(models: JobModels, scope: JobScope, duration_s: float) -> Diarization | None:
+    """Who speaks when in the job's WAV, when the user asked and the speaker model is loaded."""
+    options = scope.options
+    if not options.identify_speakers or models.speaker_model is None:
+        return None
+    scope.notify(JobEvent("diarizing"))
+    diarization = models.speaker_model.diarize(scope.workspace.wav_path, duration_s, options.speakers)
+    if options.speakers and diarization.speakers < options.speakers:
+        found = {"requested": options.speakers, "found": diarization.speakers}
+        scope.warnings.append(Notice("speakers_fewer", found))
+    return diarization
+
+
+def words_and_speakers(
+    transcript: Transcript, models: JobModels, scope: JobScope, diarization: Diarization | None
+) -> Transcript:
+    """The transcript with its words timed (when asked for) and its segments given their speakers."""
+    if scope.options.word_timestamps and models.aligner is not None:
+        scope.notify(JobEvent("aligning"))
+        transcript = models.aligner.time_words(scope.workspace.wav_path, transcript)
     if diarization is not None:
         from asr.speakers.diarize import attribute
 

@@ -116,7 +116,7 @@ def token_budget(chunks: list[Chunk], tokens_per_second: float = TOKENS_PER_SECO
     return TAG_TOKENS + int(max(c.duration_s for c in chunks) * tokens_per_second)
 
 
-def _segment(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
+def segment_of(chunk: Chunk, output: ChunkOutput, max_new_tokens: int) -> Segment:
     text, trimmed = trim_repeats(output.text)
     if trimmed:
         log.warning("Repetition trimmed in one chunk")
@@ -227,14 +227,14 @@ def stream_transcription(
                 raise refusal_error(accepted)
             continue
         said = list(zip(result.chunks, result.outputs, strict=True))
-        added = tuple(_segment(chunk, output, result.budget) for chunk, output in said)
+        added = tuple(segment_of(chunk, output, result.budget) for chunk, output in said)
         for (chunk, output), segment in zip(said, added, strict=True):
             texts[chunk.index] = segment.text
             languages.append(output.language)
             probs.append(output.language_prob or 0.0)
         done_s += sum(c.duration_s for c in result.chunks)
         in_order = [texts[index] for index in sorted(texts)]
-        verdict = _verdict(options, languages, probs, in_order, verdict_seconds)
+        verdict = verdict_of(options, languages, probs, in_order, verdict_seconds)
         log.info("Chunks done: %d", len(texts))
         elapsed = time.perf_counter() - started
         yield Progress(len(texts), source.total_chunks, elapsed, verdict, added, done_s, source.total_s)
@@ -242,7 +242,7 @@ def stream_transcription(
         raise UserFacingError("no_speech")
 
 
-def _verdict(
+def verdict_of(
     options: TranscribeOptions,
     languages: list[str | None],
     probs: list[float],

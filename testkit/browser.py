@@ -285,6 +285,14 @@ def open_app(browser, server: AppServer, traffic: Traffic):
     return page
 
 
+def start_live(browser, server: AppServer, traffic: Traffic):
+    """A fresh tab that presses Start in live mode and waits until its microphone is streaming."""
+    page = open_app(browser, server, traffic)
+    page.get_by_role("button", name=t("ui_live_start", UI), exact=True).click()
+    page.get_by_text(t("ui_live_listening", UI)).wait_for()
+    return page
+
+
 def wait_ready(page) -> None:
     page.wait_for_selector("input[type=file]", state="attached", timeout=WAIT_MS)
     transcribe_button(page).wait_for(timeout=WAIT_MS)
@@ -371,3 +379,21 @@ def wait_no_job_folder(server: AppServer, timeout: float = 15) -> list[Path]:
     while (left := server.job_folders()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return left
+
+
+def assert_nothing_left_the_machine(server: AppServer, traffic: Traffic) -> None:
+    """The page asked only its own server, which reached nothing off loopback, as strace and the guard saw."""
+    # The counts, for `pytest -rP` / `-s` reports; the assertions below are what decides.
+    print(
+        f"e2e: page requests {len(traffic.urls)}, to other hosts {len(traffic.foreign())}; "
+        f"strace calls {server.traced_calls()}, non-loopback {len(server.non_loopback())}; "
+        f"guard attempts {len(server.guard_attempts())}; job folders {len(server.job_folders())}, "
+        f"leftovers {len(server.leftovers())}"
+    )
+    assert traffic.urls, "the recorder saw no request at all: it was not attached"
+    assert traffic.foreign() == [], "the page requested a host other than the app's own"
+    assert server.traced_calls() > 0, "strace recorded nothing: the trace was not live"
+    assert server.non_loopback() == [], "the server connected/sent to a non-loopback address"
+    events = server.guard_events()
+    assert events and events[0]["event"] == "installed", "guard report missing: it was not live"
+    assert server.guard_attempts() == [], "the in-process guard saw a non-local attempt"

@@ -159,7 +159,7 @@ def test_the_page_speaks_chinese(monkeypatch, english_checkpoint) -> None:
     app = start(monkeypatch, english_checkpoint)
     app.radio[0].set_value("中文").run()
     assert app.title[0].value == t("ui_title", "zh")
-    assert [b.label for b in app.button] == [t("ui_transcribe", "zh")]
+    assert [b.label for b in app.button] == [t("ui_live_start", "zh"), t("ui_transcribe", "zh")]
 
 
 def test_word_timestamps_checkbox_uses_the_aligner_or_says_how_to_get_it(

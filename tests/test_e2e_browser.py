@@ -46,6 +46,7 @@ from testkit.browser import (
     AppServer,
     Redraws,
     Traffic,
+    assert_nothing_left_the_machine,
     card,
     card_title,
     file_chip,
@@ -131,23 +132,6 @@ def log_hits(server: AppServer, *extra: str) -> list[str]:
     for name in _names(server):
         needles |= {name, Path(name).stem}
     return sorted(needle for needle in needles if needle in log)
-
-
-def assert_nothing_left_the_machine(server: AppServer, traffic: Traffic) -> None:
-    # The counts, for `pytest -rP` / `-s` reports; the assertions below are what decides.
-    print(
-        f"e2e: page requests {len(traffic.urls)}, to other hosts {len(traffic.foreign())}; "
-        f"strace calls {server.traced_calls()}, non-loopback {len(server.non_loopback())}; "
-        f"guard attempts {len(server.guard_attempts())}; job folders {len(server.job_folders())}, "
-        f"leftovers {len(server.leftovers())}; log hits {len(log_hits(server))}"
-    )
-    assert traffic.urls, "the recorder saw no request at all: it was not attached"
-    assert traffic.foreign() == [], "the page requested a host other than the app's own"
-    assert server.traced_calls() > 0, "strace recorded nothing: the trace was not live"
-    assert server.non_loopback() == [], "the server connected/sent to a non-loopback address"
-    events = server.guard_events()
-    assert events and events[0]["event"] == "installed", "guard report missing: it was not live"
-    assert server.guard_attempts() == [], "the in-process guard saw a non-local attempt"
 
 
 # --- 1. the full user journey ----------------------------------------------------------------------------

@@ -163,3 +163,36 @@ def test_a_run_s_copy_of_an_upload_shares_its_bytes_and_reads_the_same() -> None
         len(data),
     )
     assert copied.tell() == 0 and copied.read() == data and upload.tell() == 100
+
+
+def test_live_text_shows_committed_segments_with_times_and_the_utterance_in_progress_apart() -> None:
+    from asr.live import LiveView
+    from asr.outputs.transcript import Segment
+    from page.live import live_text_html
+
+    said = tuple(
+        Segment(a, b, text, "English") for a, b, text in [(2, 4, HOSTILE), (65, 68, "second"), (70, 71, " ")]
+    )
+    page = Elements(live_text_html(LiveView(said, "still speaking", 72.0, 0.0, False, True, None), "en"))
+    assert [row for row in page.text if row.strip()] == [
+        "00:02",
+        " " + HOSTILE,
+        "01:05",
+        " second",
+        "still speaking",
+    ]
+    assert len(page.all("div", "asr-live-seg")) == 2 and page.all("img") == [] and page.scripts == []
+    [provisional] = page.all("div", "asr-live-provisional")
+    assert provisional is not None
+
+
+def test_the_microphone_script_posts_to_its_own_recording_on_this_server_only() -> None:
+    from page.live import LIVE_PATH, capture_html
+
+    page = Elements(capture_html("tok_en-1", "zh"))
+    [script] = page.scripts
+    assert f'"url": "{LIVE_PATH}/tok_en-1"' in script and '"token": "tok_en-1"' in script
+    assert json.dumps(t("ui_live_mic_denied", "zh")) in script and "RTCPeerConnection" not in script
+    assert "http://" not in script and "https://" not in script, "a relative URL: the page's own server"
+    [status] = page.all("div", "asr-live-mic")
+    assert f'"statusId": "{status["id"]}"' in script and page.text == [t("ui_live_starting", "zh")]

@@ -27,7 +27,9 @@ from testkit.browser import (
     Traffic,
     open_app,
     start_app,
+    start_live,
     start_transcription,
+    transcript_box,
     upload,
     wait_transcript,
 )
@@ -195,6 +197,28 @@ def test_the_page_says_where_audio_goes_and_shows_the_servers_transcript_and_mar
         marks = page.locator(".asr-review mark.asr-low")
         marks.first.wait_for()  # the review list can render a moment after the transcript box
         assert marks.all_inner_texts() == [UNSURE]
+        page.context.close()
+        assert traffic.foreign() == [] and app.non_loopback() == []
+        assert app.job_folders() == [] and SAID not in app.log_text()
+    finally:
+        app.stop()
+
+
+def test_live_mode_sends_the_microphone_to_the_server_and_stop_gives_its_card(
+    chromium_with_microphone, vllm_server: VllmServer, tmp_path: Path
+) -> None:
+    app = start_app(tmp_path, tmp_path / "no-model-on-this-laptop", env=vllm_server.client_env())
+    try:
+        traffic = Traffic(app.port)
+        page = start_live(chromium_with_microphone, app, traffic)
+        committed = page.locator(".asr-live-seg")
+        committed.first.wait_for()
+        assert committed.first.inner_text().split(" ", 1)[1] == SAID
+        page.get_by_role("button", name=t("ui_live_stop", UI), exact=True).click()
+        box = transcript_box(page)
+        box.wait_for()
+        assert box.input_value().startswith(SAID)
+        assert page.locator(".asr-review mark.asr-low").first.inner_text() == UNSURE
         page.context.close()
         assert traffic.foreign() == [] and app.non_loopback() == []
         assert app.job_folders() == [] and SAID not in app.log_text()

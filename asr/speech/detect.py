@@ -94,6 +94,17 @@ class SileroVad:
                 out[first:last] = self._block(wav_path, first, last)
         return out
 
+    def reset(self) -> None:
+        """Forget the stream heard so far (a live stream starts)."""
+        self._model.reset_states()
+
+    def frame_probability(self, frame: np.ndarray) -> float:
+        """The next 32 ms frame of one live stream (`FRAME_SAMPLES` samples), after the ones before it."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            return float(self._model(torch.from_numpy(frame[None, :]), SAMPLE_RATE)[0, 0])
+
     def _block(self, wav_path: Path, first: int, last: int) -> np.ndarray:
         import torch
 

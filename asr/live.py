@@ -1,0 +1,429 @@
+"""Live transcription: a microphone's audio as it comes, text while people speak, a normal outcome at Stop.
+
+A `LiveJob` is a job (`asr.job.run_in_workspace`: the private folder, the redaction, the errors as outcomes)
+whose audio arrives in pieces (`feed`) instead of as a file. One worker thread per recording writes each piece
+to the job's WAV, scores it 32 ms at a time with the speech detector and cuts utterances
+(`asr.speech.utterances`). While someone speaks, the utterance so far is decoded again every `STEP_S` or so:
+provisional text over a window the utterance's maximum length bounds, never the whole recording (re-feeding
+everything, as the official streaming recipe does, grows quadratically and stops keeping up on a CPU within
+seconds). When the speaker goes quiet the utterance is decoded at once, before the pause is long enough to
+end it; when it does end, that decode is the committed segment, so text is final about a pause after the
+last word. The language is checked on the first utterance that has one, by the file's policy
+(`asr.langid.is_accepted`), and the decision is kept; each utterance is tagged by the model, as a file's
+chunks are.
+
+When the engine cannot keep up, the audio waiting to be committed grows: past `BEHIND_S` the worker stops
+refreshing provisional text and commits what is waiting together, neighbouring utterances merged into longer
+chunks and decoded as one batch: longer steps, so the lag stops growing instead of growing without bound;
+`LiveView.behind` says so. At Stop (or at the length limit) what is left is committed, and the recording gets
+what a file gets: speakers over the whole recording, word times, the player. A recording whose page stops
+sending audio for `IDLE_S` (a closed tab) is cancelled and its folder removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from asr.engines.protocol import Cancel, ChunkOutput
+from asr.errors import UserFacingError
+from asr.job import (
+    JobModels,
+    JobOutcome,
+    JobScope,
+    Notice,
+    find_speakers,
+    run_in_workspace,
+    words_and_speakers,
+)
+from asr.langid import is_accepted, refusal_error
+from asr.outputs.transcript import Segment, Timings, Transcript
+from asr.settings import Settings
+from asr.speech.audio import SAMPLE_RATE
+from asr.speech.chunking import Chunk
+from asr.speech.detect import FRAME_SAMPLES
+from asr.speech.utterances import StreamingVad, Utterance, UtteranceCutter
+from asr.transcribe import TranscribeOptions, segment_of, token_budget, verdict_of
+
+log = logging.getLogger(__name__)
+
+STEP_S = 1.0  # provisional text is refreshed at most this often
+ENGINE_SHARE = 0.5  # and takes at most this share of the engine's time, so commits are never starved
+BEHIND_S = 4.0  # a finished utterance waiting this long for its text: commit in longer steps
+IDLE_S = 10.0  # no audio for this long: the page that sent it is gone
+MERGE_GAP_S = 2.0  # when behind, utterances this close are committed as one chunk
+POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """What the page shows while a recording runs: committed segments, the utterance in progress, the lag."""
+
+    committed: tuple[Segment, ...]
+    provisional: str
+    heard_s: float
+    lag_s: float  # how long the oldest finished utterance has been waiting for its text
+    behind: bool
+    listening: bool
+    outcome: JobOutcome | None  # once the recording has ended and its folder is gone
+
+
+@dataclass
+class LiveTimeline:
+    """When things happened, on the job's clock, for `python -m bench live`."""
+
+    commits: list[tuple[float, float]] = field(default_factory=list)  # (utterance end in the audio, at)
+    provisionals: list[float] = field(default_factory=list)
+    lags: list[tuple[float, float]] = field(default_factory=list)  # (heard_s, lag_s) at each commit
+
+
+class _Audio:
+    """The stream's samples from `origin` on, float32; the part before what is still needed is dropped."""
+
+    def __init__(self) -> None:
+        self.origin = 0
+        self.samples = np.zeros(0, dtype=np.float32)
+
+    @property
+    def end(self) -> int:
+        return self.origin + len(self.samples)
+
+    def append(self, pcm: np.ndarray) -> None:
+        self.samples = np.concatenate([self.samples, pcm])
+
+    def between(self, start_s: float, end_s: float) -> np.ndarray:
+        a = max(0, int(start_s * SAMPLE_RATE) - self.origin)
+        return self.samples[a : max(a, int(end_s * SAMPLE_RATE) - self.origin)]
+
+    def forget_before(self, seconds: float) -> None:
+        cut = int(seconds * SAMPLE_RATE) - self.origin
+        if cut > 0:
+            self.samples = self.samples[cut:]
+            self.origin += cut
+
+
+@dataclass(frozen=True)
+class _Provisional:
+    utterance: Utterance
+    output: ChunkOutput
+    budget: int
+
+
+_JOBS: dict[str, LiveJob] = {}
+_JOBS_LOCK = threading.Lock()
+
+
+def live_job(token: str) -> LiveJob | None:
+    """The running recording this token was given to (the page's capture script holds it), if any."""
+    with _JOBS_LOCK:
+        return _JOBS.get(token)
+
+
+class LiveJob:
+    """One recording from a microphone, transcribed while it is made; see the module's docstring."""
+
+    def __init__(
+        self,
+        models: JobModels,
+        settings: Settings,
+        options: TranscribeOptions,
+        *,
+        session_id: str | None = None,
+        playback: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token = secrets.token_urlsafe(24)
+        self.timeline = LiveTimeline()
+        self._models = models
+        self._settings = settings
+        self._clock = clock
+        self._inbox: list[bytes] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._cancel = Cancel()
+        self._last_audio = clock()
+        self._received = 0  # samples
+        self._committed: list[Segment] = []
+        self._provisional_text = ""
+        self._heard_s = 0.0
+        self._lag_s = 0.0
+        self._behind = False
+        self._outcome: JobOutcome | None = None
+        with _JOBS_LOCK:
+            _JOBS[self.token] = self
+        self._thread = threading.Thread(
+            target=self._main, args=(options, session_id, playback), name="live-job", daemon=True
+        )
+        self._thread.start()
+
+    def feed(self, data: bytes) -> bool:
+        """Take the next piece of the stream: 16 kHz mono 16-bit little-endian samples. False once the
+        recording no longer takes audio (stopped, ended, or over the length limit): the sender stops."""
+        if len(data) % 2:
+            raise ValueError("16-bit samples come in whole pairs of bytes")
+        if self._stop.is_set() or not self._thread.is_alive():
+            return False
+        with self._lock:
+            self._inbox.append(data)
+            self._received += len(data) // 2
+            self._last_audio = self._clock()
+        self._wake.set()
+        return True
+
+    def stop(self) -> None:
+        """End the recording: what was heard is committed and the outcome made (`view().outcome`)."""
+        self._stop.set()
+        self._wake.set()
+
+    def wait(self, timeout: float | None = None) -> JobOutcome | None:
+        self._thread.join(timeout)
+        return self._outcome
+
+    def view(self) -> LiveView:
+        with self._lock:
+            return LiveView(
+                tuple(self._committed),
+                self._provisional_text,
+                self._heard_s,
+                self._lag_s,
+                self._behind,
+                not self._stop.is_set() and self._thread.is_alive(),
+                self._outcome,
+            )
+
+    def _main(self, options: TranscribeOptions, session_id: str | None, playback: bool) -> None:
+        try:
+            self._outcome = run_in_workspace(
+                self._listen, self._models, self._settings, options, session_id=session_id, playback=playback
+            )
+        finally:
+            self._stop.set()
+            with _JOBS_LOCK:
+                _JOBS.pop(self.token, None)
+            log.info("Live recording ended")
+
+    def _take_inbox(self) -> bytes:
+        with self._lock:
+            data, self._inbox = b"".join(self._inbox), []
+            return data
+
+    def _listen(self, scope: JobScope) -> Transcript | None:
+        log.info("Live recording started")
+        with wave.open(str(scope.workspace.wav_path), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(SAMPLE_RATE)
+            recognizer = _Recognizer(self, scope)
+            if not self._record(wav, recognizer):
+                return None
+        transcript = recognizer.transcript(self._heard_s)
+        diarization = find_speakers(self._models, scope, self._heard_s)
+        return words_and_speakers(transcript, self._models, scope, diarization)
+
+    def _record(self, wav: wave.Wave_write, recognizer: _Recognizer) -> bool:
+        """Take audio until Stop; False when the page is gone (nothing to show anyone)."""
+        limit = int(self._settings.max_seconds * SAMPLE_RATE)
+        written = 0
+        while True:
+            ending = self._stop.is_set()
+            data = self._take_inbox()
+            if written + len(data) // 2 > limit:
+                data = data[: 2 * (limit - written)]
+                recognizer.scope.warnings.append(Notice("truncated_warning"))
+                self._stop.set()
+                ending = True
+            if data:
+                wav.writeframes(data)
+                written += len(data) // 2
+                recognizer.hear(np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0)
+            self._heard_s = written / SAMPLE_RATE
+            if ending:
+                recognizer.finish()
+                return True
+            if self._clock() - self._last_audio > IDLE_S:
+                log.info("Live recording abandoned: no audio for %.0f s", IDLE_S)
+                self._cancel.set()
+                return False
+            if not recognizer.step():
+                self._wake.wait(POLL_S)
+                self._wake.clear()
+
+    def _show(self, committed: list[Segment], provisional: str, lag_s: float, behind: bool) -> None:
+        with self._lock:
+            self._committed.extend(committed)
+            self._provisional_text = provisional
+            self._lag_s = lag_s
+            self._behind = behind
+
+
+class _Recognizer:
+    """The worker's side of a recording: detector, utterances, engine calls, and the segments so far."""
+
+    def __init__(self, job: LiveJob, scope: JobScope) -> None:
+        self.job = job
+        self.scope = scope
+        self.options = scope.options
+        self.backend = job._models.backend
+        self.vad = StreamingVad()
+        self.cutter = UtteranceCutter()
+        self.audio = _Audio()
+        self.pending: list[Utterance] = []
+        self.provisional: _Provisional | None = None
+        self.next_provisional = 0.0
+        self.segments: list[Segment] = []
+        self.languages: list[str | None] = []
+        self.probs: list[float] = []
+        self.checked = self.options.language is not None or self.options.accepted is None
+        self.engine_s = 0.0
+        self.check_s = 0.0
+        self.chunks = 0
+
+    def hear(self, pcm: np.ndarray) -> None:
+        self.audio.append(pcm)
+        while self.audio.end - self.cutter.frames * FRAME_SAMPLES >= FRAME_SAMPLES:
+            at = self.cutter.frames * FRAME_SAMPLES - self.audio.origin
+            self.cutter.push(self.vad.probability(self.audio.samples[at : at + FRAME_SAMPLES]))
+        self.pending.extend(self.cutter.take_closed())
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop the samples no utterance can still need (silence long past, committed speech)."""
+        current = self.cutter.current()
+        starts = [u.start_s for u in self.pending] + ([current.start_s] if current else [])
+        self.audio.forget_before(min([*starts, self.cutter.heard_s - 1.0]))
+
+    @property
+    def lag_s(self) -> float:
+        """How long the oldest utterance not yet committed has been over (0 when none is waiting): the
+        delay a reader sees between someone's last word and its final text."""
+        received_s = self.job._received / SAMPLE_RATE
+        return received_s - self.pending[0].end_s if self.pending else 0.0
+
+    @property
+    def behind(self) -> bool:
+        return self.lag_s > BEHIND_S
+
+    def step(self) -> bool:
+        """One engine call, if one is due: a commit before a provisional. False when there was none."""
+        if self.pending:
+            self.commit(self.pending)
+            return True
+        current = self.cutter.current()
+        if current is None or self.behind:
+            return False
+        last = self.provisional
+        if last is not None and last.utterance == current:
+            return False
+        went_quiet = self.cutter.quiet  # decode now: when the pause ends the utterance, this is its text
+        if not went_quiet and self.job._clock() < self.next_provisional:
+            return False
+        started = self.job._clock()
+        [output], budget = self._decode([current])
+        took = self.job._clock() - started
+        self.next_provisional = self.job._clock() + max(STEP_S, took * (1 / ENGINE_SHARE - 1))
+        self.provisional = _Provisional(current, output, budget)
+        self.job.timeline.provisionals.append(self.job._clock())
+        self.job._show([], output.text, self.lag_s, self.behind)
+        return True
+
+    def finish(self) -> None:
+        self.cutter.finish()
+        self.pending.extend(self.cutter.take_closed())
+        if self.pending:
+            self.commit(self.pending)
+
+    def commit(self, utterances: list[Utterance]) -> None:
+        lag, behind = self.lag_s, self.behind
+        groups = _merged(utterances, self.options.chunk_max_s) if behind else [[u] for u in utterances]
+        spans = [Utterance(group[0].start_s, group[-1].end_s) for group in groups]
+        last = self.provisional
+        reused = len(spans) == 1 and last is not None and _covers(last.utterance, spans[0])
+        if reused and last is not None:
+            outputs, budget = [last.output], last.budget
+        else:
+            size = max(1, self.backend.preferred_batch_size())
+            outputs, budget = [], 0
+            for at in range(0, len(spans), size):
+                said, budget = self._decode(spans[at : at + size])
+                outputs.extend(said)
+        del self.pending[: len(utterances)]
+        self.provisional = None
+        added = [self._segment(span, output, budget) for span, output in zip(spans, outputs, strict=True)]
+        self.scope.redaction.add(added)
+        self.segments.extend(added)
+        self._forget()
+        now = self.job._clock()
+        for span in spans:
+            self.job.timeline.commits.append((span.end_s, now))
+        self.job.timeline.lags.append((self.cutter.heard_s, lag))
+        self.job._show(added, "", self.lag_s, behind)
+
+    def _segment(self, span: Utterance, output: ChunkOutput, budget: int) -> Segment:
+        segment = segment_of(Chunk(self.chunks, span.start_s, span.end_s), output, budget)
+        self.chunks += 1
+        if output.language is not None:
+            self.languages.append(output.language)
+            self.probs.append(output.language_prob or 0.0)
+            if not self.checked:
+                accepted = self.options.accepted or frozenset()
+                if not is_accepted(output.language, accepted):
+                    log.info("Language refused on the first utterance")
+                    raise refusal_error(accepted)
+                self.checked = True
+                self.check_s = self.engine_s
+        return segment
+
+    def _decode(self, spans: list[Utterance]) -> tuple[list[ChunkOutput], int]:
+        budget = token_budget([Chunk(0, s.start_s, s.end_s) for s in spans], self.options.tokens_per_second)
+        started = time.perf_counter()
+        outputs = self.backend.transcribe(
+            [self.audio.between(s.start_s, s.end_s) for s in spans],
+            language=self.options.language,
+            context=self.options.context,
+            max_new_tokens=budget,
+            cancel=self.job._cancel,
+        )
+        self.engine_s += time.perf_counter() - started
+        return outputs, budget
+
+    def transcript(self, duration_s: float) -> Transcript:
+        if not self.segments:
+            raise UserFacingError("no_speech")
+        texts = [s.text for s in self.segments]
+        verdict = verdict_of(self.options, self.languages, self.probs, texts, self.check_s)
+        return Transcript(
+            segments=tuple(self.segments),
+            verdict=verdict,
+            duration_s=duration_s,
+            timings=Timings(self.engine_s, self.check_s),
+            language_check=self.options.language_check,
+            forced_language=self.options.language,
+        )
+
+
+def _covers(decoded: Utterance, span: Utterance) -> bool:
+    """A provisional decode of the same utterance that already heard all of it (it ran during the pause)."""
+    return abs(decoded.start_s - span.start_s) < 1e-6 and decoded.end_s >= span.end_s - 1e-6
+
+
+def _merged(utterances: list[Utterance], max_s: float) -> list[list[Utterance]]:
+    groups: list[list[Utterance]] = []
+    for utterance in utterances:
+        group = groups[-1] if groups else None
+        if (
+            group is not None
+            and utterance.start_s - group[-1].end_s < MERGE_GAP_S
+            and utterance.end_s - group[0].start_s <= max_s
+        ):
+            group.append(utterance)
+        else:
+            groups.append([utterance])
+    return groups

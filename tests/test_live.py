@@ -1,0 +1,186 @@
+"""Live transcription without a browser: a real (tiny) engine fed a real voice piece by piece, as a page's
+microphone feeds it; what the user would see while it runs, and what is left when it ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import asr.live as live_module
+from asr.engines.protocol import Backend, Cancel, Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.transformers_engine import AsrEngine
+from asr.job import Cancelled, Failed, JobModels, Transcribed
+from asr.live import LiveJob, LiveView, live_job
+from asr.settings import Settings
+from asr.speech.audio import SAMPLE_RATE, decode_to_wav, load_pcm
+from asr.speech.detect import FRAME_S
+from asr.speech.utterances import MAX_UTTERANCE_S, UtteranceCutter
+from asr.transcribe import TranscribeOptions
+from cleanup import private_root
+
+PAUSE = np.zeros(int(1.5 * SAMPLE_RATE), dtype=np.float32)
+PIECE_S = 0.1
+
+
+@pytest.fixture(scope="module")
+def voice(speech_wavs: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
+    wav = tmp_path_factory.mktemp("live") / "voice.wav"
+    decode_to_wav(speech_wavs["en"], wav)
+    return load_pcm(wav)
+
+
+def job_folders() -> list[Path]:
+    return sorted(private_root().glob("proc_*/qwen_asr_*"))
+
+
+def feed(job: LiveJob, pcm: np.ndarray, speed: float = 4.0, views: list[LiveView] | None = None) -> bool:
+    """`pcm` in `PIECE_S` pieces, `speed` times faster than real time, the page's view read between them;
+    False when the recording stopped taking audio before the end."""
+    step = int(PIECE_S * SAMPLE_RATE)
+    for at in range(0, len(pcm), step):
+        piece = (np.clip(pcm[at : at + step], -1, 1) * 32767).astype("<i2").tobytes()
+        if not job.feed(piece):
+            return False
+        if views is not None:
+            views.append(job.view())
+        time.sleep(PIECE_S / speed)
+    return True
+
+
+def start(backend: Backend, options: TranscribeOptions | None = None, **kwargs: object) -> LiveJob:
+    return LiveJob(JobModels(backend), Settings(), options or TranscribeOptions(), **kwargs)  # type: ignore[arg-type]
+
+
+def test_text_appears_while_people_speak_and_stop_gives_a_transcript_timed_by_their_speech(
+    english_engine: AsrEngine, voice: np.ndarray
+) -> None:
+    lead = np.zeros(int(2.0 * SAMPLE_RATE), dtype=np.float32)
+    stream = np.concatenate([lead, voice, PAUSE, voice, PAUSE])
+    job = start(english_engine)
+    assert live_job(job.token) is job
+    views: list[LiveView] = []
+    assert feed(job, stream, speed=2.0, views=views)
+    time.sleep(1.0)
+    views.append(job.view())
+    assert len(job_folders()) == 1, "the recording lives in one private job folder while it runs"
+    provisional = [v for v in views if v.provisional]
+    assert provisional and provisional[0].provisional == "hello world" and not provisional[0].committed
+    assert [s.text for s in views[-1].committed] == ["hello world"] * 2, "committed before Stop"
+    job.stop()
+    outcome = job.wait(30)
+    assert isinstance(outcome, Transcribed), outcome
+    first, second = outcome.transcript.segments
+    voice_s = len(voice) / SAMPLE_RATE
+    assert abs(first.start - 2.0) < 0.35 and abs(first.end - (2.0 + voice_s)) < 0.5
+    assert abs(second.start - (2.0 + voice_s + 1.5)) < 0.35
+    assert outcome.transcript.duration_s == pytest.approx(len(stream) / SAMPLE_RATE, abs=0.01)
+    assert outcome.transcript.verdict.language_name == "English"
+    assert job_folders() == [] and live_job(job.token) is None
+    assert not job.feed(b"\0\0"), "a stopped recording takes no more audio: the page stops sending"
+
+
+def test_stop_while_someone_is_still_speaking_commits_what_was_said(
+    english_engine: AsrEngine, voice: np.ndarray
+) -> None:
+    job = start(english_engine)
+    assert feed(job, voice[: len(voice) // 2], speed=8.0)
+    job.stop()
+    outcome = job.wait(30)
+    assert isinstance(outcome, Transcribed), outcome
+    assert [s.text for s in outcome.transcript.segments] == ["hello world"]
+    assert job_folders() == []
+
+
+def test_a_refused_language_ends_the_recording_with_the_files_message(
+    japanese_checkpoint: Path, voice: np.ndarray
+) -> None:
+    job = start(AsrEngine.load(str(japanese_checkpoint)))
+    stream = np.concatenate([voice, PAUSE, voice, PAUSE])
+    assert not feed(job, stream, speed=2.0), "the recording ended at its first utterance"
+    outcome = job.wait(30)
+    assert isinstance(outcome, Failed) and outcome.language_refused, outcome
+    assert job_folders() == [] and not job.feed(b"\0\0")
+
+
+def test_a_page_that_stops_sending_is_a_cancelled_recording_and_its_folder_goes(
+    english_engine: AsrEngine, voice: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live_module, "IDLE_S", 0.5)
+    job = start(english_engine)
+    assert feed(job, voice[:SAMPLE_RATE], speed=8.0)
+    assert isinstance(job.wait(30), Cancelled)
+    assert job_folders() == []
+
+
+class SlowEngine:
+    """The real engine, made to take `seconds` longer per chunk: a machine that cannot keep up."""
+
+    def __init__(self, engine: AsrEngine, seconds: float) -> None:
+        self.engine = engine
+        self.seconds = seconds
+        self.calls: list[int] = []
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.engine.capabilities
+
+    @property
+    def device(self) -> str:
+        return self.engine.device
+
+    def preferred_batch_size(self) -> int:
+        return 8
+
+    def transcribe(
+        self,
+        audios: Sequence[np.ndarray],
+        *,
+        language: str | None = None,
+        context: str | None = None,
+        max_new_tokens: int = 256,
+        resume: LanguageProbe | None = None,
+        cancel: Cancel | None = None,
+    ) -> list[ChunkOutput]:
+        self.calls.append(len(audios))
+        time.sleep(self.seconds * len(audios))
+        return self.engine.transcribe(
+            audios, language=language, context=context, max_new_tokens=max_new_tokens, cancel=cancel
+        )
+
+
+def test_a_machine_that_cannot_keep_up_says_so_and_commits_in_longer_steps(
+    english_engine: AsrEngine, voice: np.ndarray
+) -> None:
+    short = voice[: int(1.2 * SAMPLE_RATE)]
+    gap = np.zeros(int(0.9 * SAMPLE_RATE), dtype=np.float32)
+    stream = np.concatenate([short, gap] * 12)  # 12 utterances in 25 s
+    slow = SlowEngine(english_engine, seconds=3.0)  # one call per utterance takes longer than it lasts
+    job = start(slow)
+    views: list[LiveView] = []
+    assert feed(job, stream, speed=1.0, views=views)
+    job.stop()
+    outcome = job.wait(120)
+    assert isinstance(outcome, Transcribed), outcome
+    assert any(v.behind for v in views), "the page was told the machine is behind"
+    assert len(outcome.transcript.segments) < 12, "waiting utterances were merged into longer chunks"
+    spoken = sum(s.end - s.start for s in outcome.transcript.segments)
+    assert spoken >= 12 * 1.0, "no speech was dropped to catch up"
+    lags = [lag for _, lag in job.timeline.lags]
+    assert max(lags[len(lags) // 2 :]) <= max(lags[: len(lags) // 2]) + 1.0, "the lag stopped growing"
+
+
+def test_utterances_end_at_a_pause_and_never_outgrow_the_window() -> None:
+    cutter = UtteranceCutter()
+    for p in [0.0] * 10 + [0.9] * 50 + [0.0] * 5 + [0.9] * 20 + [0.0] * 30:  # a breath, then a real pause
+        cutter.push(p)
+    [utterance] = cutter.take_closed()
+    assert utterance.start_s == pytest.approx(10 * FRAME_S - 0.1)
+    assert utterance.end_s == pytest.approx(85 * FRAME_S + 0.1)
+    for _ in range(int(40 / FRAME_S)):  # 40 s without a pause
+        cutter.push(0.9)
+    long = cutter.take_closed()
+    assert len(long) == 2 and all(u.end_s - u.start_s <= MAX_UTTERANCE_S + 0.2 for u in long)
