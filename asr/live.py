@@ -6,18 +6,21 @@ to the job's WAV, scores it 32 ms at a time with the speech detector and cuts ut
 (`asr.speech.utterances`). While someone speaks, the utterance so far is decoded again every `STEP_S` or so:
 provisional text over a window the utterance's maximum length bounds, never the whole recording (re-feeding
 everything, as the official streaming recipe does, grows quadratically and stops keeping up on a CPU within
-seconds). When the speaker goes quiet the utterance is decoded at once, before the pause is long enough to
-end it; when it does end, that decode is the committed segment, so text is final about a pause after the
-last word. The language is checked on the first utterance that has one, by the file's policy
-(`asr.langid.is_accepted`), and the decision is kept; each utterance is tagged by the model, as a file's
-chunks are.
+seconds). When the speaker goes quiet the utterance is decoded at once, before the pause is long enough to end
+it; when it does end, that decode is the committed segment, so text is final about a pause after the last
+word. A re-decode of the same utterance goes on from the previous decode's text less its last
+`ROLLBACK_PIECES` tokens (the official streaming recipe's rollback, on an engine with `answer_prefix`): on a
+CPU each generated token costs ~0.1 s at batch 1, so decoding only the new words is what keeps up. The
+language is checked on the first utterance that has one, by the file's policy (`asr.langid.is_accepted`), and
+the decision is kept; each utterance is tagged by the model, as a file's chunks are.
 
-When the engine cannot keep up, the audio waiting to be committed grows: past `BEHIND_S` the worker stops
-refreshing provisional text and commits what is waiting together, neighbouring utterances merged into longer
-chunks and decoded as one batch: longer steps, so the lag stops growing instead of growing without bound;
-`LiveView.behind` says so. At Stop (or at the length limit) what is left is committed, and the recording gets
-what a file gets: speakers over the whole recording, word times, the player. A recording whose page stops
-sending audio for `IDLE_S` (a closed tab) is cancelled and its folder removed.
+Commits go first: no provisional text is refreshed while a finished utterance waits. When the engine cannot
+keep up, finished utterances wait longer: past `BEHIND_S` the worker commits what is waiting together,
+neighbouring utterances merged into longer chunks and decoded as one batch: longer steps, so the lag stops
+growing instead of growing without bound; `LiveView.behind` says so. At Stop (or at the length limit) what is
+left is committed, and the recording gets what a file gets: speakers over the whole recording, word times, the
+player. A recording whose page stops sending audio for `IDLE_S` (a closed tab) is cancelled and its folder
+removed.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import secrets
 import threading
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,7 +47,8 @@ from asr.job import (
     words_and_speakers,
 )
 from asr.langid import is_accepted, refusal_error
-from asr.outputs.transcript import Segment, Timings, Transcript
+from asr.outputs.confidence import fit_pieces
+from asr.outputs.transcript import Piece, Segment, Timings, Transcript
 from asr.settings import Settings
 from asr.speech.audio import SAMPLE_RATE
 from asr.speech.chunking import Chunk
@@ -55,10 +59,11 @@ from asr.transcribe import TranscribeOptions, segment_of, token_budget, verdict_
 log = logging.getLogger(__name__)
 
 STEP_S = 1.0  # provisional text is refreshed at most this often
-ENGINE_SHARE = 0.5  # and takes at most this share of the engine's time, so commits are never starved
+ENGINE_SHARE = 1 / 3  # and takes at most this share of the engine's time, so commits are not starved
 BEHIND_S = 4.0  # a finished utterance waiting this long for its text: commit in longer steps
 IDLE_S = 10.0  # no audio for this long: the page that sent it is gone
 MERGE_GAP_S = 2.0  # when behind, utterances this close are committed as one chunk
+ROLLBACK_PIECES = 5  # a re-decode goes on from the last text of its utterance less this many tokens
 POLL_S = 0.05
 
 
@@ -81,7 +86,7 @@ class LiveTimeline:
 
     commits: list[tuple[float, float]] = field(default_factory=list)  # (utterance end in the audio, at)
     provisionals: list[float] = field(default_factory=list)
-    lags: list[tuple[float, float]] = field(default_factory=list)  # (heard_s, lag_s) at each commit
+    lags: list[tuple[float, float]] = field(default_factory=list)  # (heard_s, oldest one's wait) per commit
 
 
 class _Audio:
@@ -137,10 +142,13 @@ class LiveJob:
         *,
         session_id: str | None = None,
         playback: bool = False,
+        step_s: float = STEP_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = secrets.token_urlsafe(24)
         self.timeline = LiveTimeline()
+        self.step_s = step_s
+        self._vad = StreamingVad()  # loaded before the first piece arrives, not while it waits
         self._models = models
         self._settings = settings
         self._clock = clock
@@ -154,8 +162,7 @@ class LiveJob:
         self._committed: list[Segment] = []
         self._provisional_text = ""
         self._heard_s = 0.0
-        self._lag_s = 0.0
-        self._behind = False
+        self._waiting_from: float | None = None  # end of the oldest finished utterance not yet committed
         self._outcome: JobOutcome | None = None
         with _JOBS_LOCK:
             _JOBS[self.token] = self
@@ -188,13 +195,16 @@ class LiveJob:
         return self._outcome
 
     def view(self) -> LiveView:
+        """Read at any time, also while the worker is inside an engine call: the lag is counted up to now."""
         with self._lock:
+            waiting = self._waiting_from
+            lag_s = 0.0 if waiting is None else max(0.0, self._received / SAMPLE_RATE - waiting)
             return LiveView(
                 tuple(self._committed),
                 self._provisional_text,
                 self._heard_s,
-                self._lag_s,
-                self._behind,
+                lag_s,
+                lag_s > BEHIND_S,
                 not self._stop.is_set() and self._thread.is_alive(),
                 self._outcome,
             )
@@ -256,12 +266,15 @@ class LiveJob:
                 self._wake.wait(POLL_S)
                 self._wake.clear()
 
-    def _show(self, committed: list[Segment], provisional: str, lag_s: float, behind: bool) -> None:
+    def _show(self, committed: list[Segment], provisional: str, waiting: list[Utterance]) -> None:
         with self._lock:
             self._committed.extend(committed)
             self._provisional_text = provisional
-            self._lag_s = lag_s
-            self._behind = behind
+            self._waiting_from = waiting[0].end_s if waiting else None
+
+    def _waiting(self, waiting: list[Utterance]) -> None:
+        with self._lock:
+            self._waiting_from = waiting[0].end_s if waiting else None
 
 
 class _Recognizer:
@@ -272,7 +285,7 @@ class _Recognizer:
         self.scope = scope
         self.options = scope.options
         self.backend = job._models.backend
-        self.vad = StreamingVad()
+        self.vad = job._vad
         self.cutter = UtteranceCutter()
         self.audio = _Audio()
         self.pending: list[Utterance] = []
@@ -291,7 +304,10 @@ class _Recognizer:
         while self.audio.end - self.cutter.frames * FRAME_SAMPLES >= FRAME_SAMPLES:
             at = self.cutter.frames * FRAME_SAMPLES - self.audio.origin
             self.cutter.push(self.vad.probability(self.audio.samples[at : at + FRAME_SAMPLES]))
-        self.pending.extend(self.cutter.take_closed())
+        closed = self.cutter.take_closed()
+        if closed:
+            self.pending.extend(closed)
+            self.job._waiting(self.pending)
         self._forget()
 
     def _forget(self) -> None:
@@ -316,8 +332,8 @@ class _Recognizer:
         if self.pending:
             self.commit(self.pending)
             return True
-        current = self.cutter.current()
-        if current is None or self.behind:
+        current = self.cutter.current()  # nothing waits for its commit: the text in progress may refresh
+        if current is None:
             return False
         last = self.provisional
         if last is not None and last.utterance == current:
@@ -326,12 +342,12 @@ class _Recognizer:
         if not went_quiet and self.job._clock() < self.next_provisional:
             return False
         started = self.job._clock()
-        [output], budget = self._decode([current])
+        [output], budget = self._decode([current], self._prefix_for(current))
         took = self.job._clock() - started
-        self.next_provisional = self.job._clock() + max(STEP_S, took * (1 / ENGINE_SHARE - 1))
+        self.next_provisional = self.job._clock() + max(self.job.step_s, took * (1 / ENGINE_SHARE - 1))
         self.provisional = _Provisional(current, output, budget)
         self.job.timeline.provisionals.append(self.job._clock())
-        self.job._show([], output.text, self.lag_s, self.behind)
+        self.job._show([], output.text, self.pending)
         return True
 
     def finish(self) -> None:
@@ -341,7 +357,7 @@ class _Recognizer:
             self.commit(self.pending)
 
     def commit(self, utterances: list[Utterance]) -> None:
-        lag, behind = self.lag_s, self.behind
+        behind = self.behind
         groups = _merged(utterances, self.options.chunk_max_s) if behind else [[u] for u in utterances]
         spans = [Utterance(group[0].start_s, group[-1].end_s) for group in groups]
         last = self.provisional
@@ -351,20 +367,22 @@ class _Recognizer:
         else:
             size = max(1, self.backend.preferred_batch_size())
             outputs, budget = [], 0
+            prefix = self._prefix_for(spans[0]) if len(spans) == 1 else None
             for at in range(0, len(spans), size):
-                said, budget = self._decode(spans[at : at + size])
+                said, budget = self._decode(spans[at : at + size], prefix)
                 outputs.extend(said)
+        received_s = self.job._received / SAMPLE_RATE
+        now = self.job._clock()
+        for utterance in utterances:
+            self.job.timeline.commits.append((utterance.end_s, now))
+        self.job.timeline.lags.append((self.cutter.heard_s, received_s - utterances[0].end_s))
         del self.pending[: len(utterances)]
         self.provisional = None
         added = [self._segment(span, output, budget) for span, output in zip(spans, outputs, strict=True)]
         self.scope.redaction.add(added)
         self.segments.extend(added)
         self._forget()
-        now = self.job._clock()
-        for span in spans:
-            self.job.timeline.commits.append((span.end_s, now))
-        self.job.timeline.lags.append((self.cutter.heard_s, lag))
-        self.job._show(added, "", self.lag_s, behind)
+        self.job._show(added, "", self.pending)
 
     def _segment(self, span: Utterance, output: ChunkOutput, budget: int) -> Segment:
         segment = segment_of(Chunk(self.chunks, span.start_s, span.end_s), output, budget)
@@ -381,17 +399,40 @@ class _Recognizer:
                 self.check_s = self.engine_s
         return segment
 
-    def _decode(self, spans: list[Utterance]) -> tuple[list[ChunkOutput], int]:
+    def _prefix_for(self, span: Utterance) -> ChunkOutput | None:
+        """The last decode of this same utterance (same start, less audio), when the engine can go on from
+        its text: then only the words after it, and the last few before it, are decoded again (the
+        official streaming recipe's rollback). The model's tag of that decode is kept as the language."""
+        last = self.provisional
+        if (
+            last is None
+            or not self.backend.capabilities.answer_prefix
+            or abs(last.utterance.start_s - span.start_s) > 1e-6
+            or last.output.language is None
+            or len(last.output.pieces) <= ROLLBACK_PIECES
+        ):
+            return None
+        return last.output
+
+    def _decode(
+        self, spans: list[Utterance], before: ChunkOutput | None = None
+    ) -> tuple[list[ChunkOutput], int]:
+        """One engine call; with `before` (one span), it goes on from that decode's text less its tail."""
         budget = token_budget([Chunk(0, s.start_s, s.end_s) for s in spans], self.options.tokens_per_second)
+        kept = before.pieces[:-ROLLBACK_PIECES] if before is not None else ()
+        prefix = "".join(piece.text for piece in kept)
         started = time.perf_counter()
         outputs = self.backend.transcribe(
             [self.audio.between(s.start_s, s.end_s) for s in spans],
-            language=self.options.language,
+            language=before.language if before is not None else self.options.language,
             context=self.options.context,
             max_new_tokens=budget,
             cancel=self.job._cancel,
+            prefix=prefix or None,
         )
         self.engine_s += time.perf_counter() - started
+        if before is not None and prefix:
+            outputs = [_continued(before, kept, prefix, outputs[0])]
         return outputs, budget
 
     def transcript(self, duration_s: float) -> Transcript:
@@ -407,6 +448,23 @@ class _Recognizer:
             language_check=self.options.language_check,
             forced_language=self.options.language,
         )
+
+
+def _continued(before: ChunkOutput, kept: Sequence[Piece], prefix: str, after: ChunkOutput) -> ChunkOutput:
+    """The whole answer of a decode that went on from `prefix`: the kept text and pieces, then the new."""
+    text = (prefix + after.raw).strip()
+    added = list(after.pieces)
+    space = after.raw[: len(after.raw) - len(after.raw.lstrip())]
+    if added and space:
+        added[0] = Piece(space + added[0].text, added[0].probability)
+    return ChunkOutput(
+        language=before.language,
+        text=text,
+        raw=prefix + after.raw,
+        language_prob=before.language_prob,
+        tokens=after.tokens,
+        pieces=fit_pieces([*kept, *added], text),
+    )
 
 
 def _covers(decoded: Utterance, span: Utterance) -> bool:

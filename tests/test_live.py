@@ -123,6 +123,7 @@ class SlowEngine:
         self.engine = engine
         self.seconds = seconds
         self.calls: list[int] = []
+        self.prefixes: list[str | None] = []
 
     @property
     def capabilities(self) -> Capabilities:
@@ -144,11 +145,18 @@ class SlowEngine:
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
+        prefix: str | None = None,
     ) -> list[ChunkOutput]:
         self.calls.append(len(audios))
+        self.prefixes.append(prefix)
         time.sleep(self.seconds * len(audios))
         return self.engine.transcribe(
-            audios, language=language, context=context, max_new_tokens=max_new_tokens, cancel=cancel
+            audios,
+            language=language,
+            context=context,
+            max_new_tokens=max_new_tokens,
+            cancel=cancel,
+            prefix=prefix,
         )
 
 
@@ -183,4 +191,43 @@ def test_utterances_end_at_a_pause_and_never_outgrow_the_window() -> None:
     for _ in range(int(40 / FRAME_S)):  # 40 s without a pause
         cutter.push(0.9)
     long = cutter.take_closed()
-    assert len(long) == 2 and all(u.end_s - u.start_s <= MAX_UTTERANCE_S + 0.2 for u in long)
+    assert len(long) == int(40 // MAX_UTTERANCE_S) - 1 and all(
+        u.end_s - u.start_s <= MAX_UTTERANCE_S + 0.2 for u in long
+    )
+
+
+LINE = "please send the invoice to finance at company dot com"
+
+
+@pytest.fixture(scope="module")
+def line_engine(tmp_path_factory: pytest.TempPathFactory) -> AsrEngine:
+    """Says `LINE` (ten tokens) whatever it hears: long enough to go on from a re-decode's kept text."""
+    from bench.checkpoints import build_checkpoint
+
+    path = build_checkpoint(tmp_path_factory.mktemp("line"), say=f"language English<asr_text>{LINE}")
+    return AsrEngine.load(str(path))
+
+
+def test_the_engine_goes_on_from_a_given_start_of_the_answer(
+    line_engine: AsrEngine, voice: np.ndarray
+) -> None:
+    [whole] = line_engine.transcribe([voice])
+    [rest] = line_engine.transcribe([voice], language="English", prefix="please send the")
+    assert whole.text == LINE and rest.text == "invoice to finance at company dot com"
+    assert rest.raw.startswith(" ") and rest.tokens == 7
+
+
+def test_a_redecode_of_the_same_utterance_goes_on_from_its_last_text_and_commits_it_whole(
+    line_engine: AsrEngine, voice: np.ndarray
+) -> None:
+    engine = SlowEngine(line_engine, seconds=0.0)
+    job = start(engine)
+    assert feed(job, np.concatenate([voice, PAUSE]), speed=1.0)
+    job.stop()
+    outcome = job.wait(30)
+    assert isinstance(outcome, Transcribed), outcome
+    [segment] = outcome.transcript.segments
+    assert segment.text == LINE and "".join(p.text for p in segment.pieces) == LINE
+    assert segment.language == "English" and outcome.transcript.verdict.language_name == "English"
+    assert "please send the invoice to" in engine.prefixes, "later decodes went on from the kept text"
+    assert engine.prefixes[0] is None, "the first decode of an utterance starts from nothing"

@@ -204,6 +204,24 @@ def test_the_page_says_where_audio_goes_and_shows_the_servers_transcript_and_mar
         app.stop()
 
 
+def test_the_server_goes_on_from_a_given_start_of_the_answer(
+    vllm_server: VllmServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What live mode's re-decodes send (`prefix`): the answer is the rest of the line, with probabilities."""
+    import numpy as np
+
+    from asr.engines.vllm_engine import VllmEngine
+    from asr.settings import load_settings
+
+    for name, value in vllm_server.client_env().items():
+        monkeypatch.setenv(name, value)
+    engine = VllmEngine.connect(load_settings())
+    audio = np.zeros(16000, dtype=np.float32)
+    [rest] = engine.transcribe([audio], language="English", prefix="hello", max_new_tokens=20)
+    assert rest.text == "brave world" and rest.raw.startswith(" ")
+    assert [piece.text.strip() for piece in rest.pieces] == ["brave", "world"]
+
+
 def test_live_mode_sends_the_microphone_to_the_server_and_stop_gives_its_card(
     chromium_with_microphone, vllm_server: VllmServer, tmp_path: Path
 ) -> None:

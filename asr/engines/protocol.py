@@ -58,6 +58,7 @@ class Capabilities:
     forced_language: bool = False  # `language` prefills the tag
     language_probe: bool = False  # a `LanguageProber`: stops at the tag and resumes from there
     calls_in_flight: int = 1  # `transcribe` calls the pipeline may run at once (a server batches them itself)
+    answer_prefix: bool = False  # `prefix`: the answer goes on from text it already has (live re-decodes)
 
 
 class Cancel:
@@ -132,10 +133,12 @@ class Backend(Protocol):
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
+        prefix: str | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks; `resume` is `probe_language(audios[0])` from an
         engine with `language_probe`, else None. Once `cancel` is set the call may end early by raising:
-        nobody reads its outputs."""
+        nobody reads its outputs. `prefix` (an engine with `answer_prefix`, with `language` given): text
+        every answer already starts with, after its tag; the outputs hold only what the model added."""
         ...
 
 

@@ -186,7 +186,11 @@ class AsrEngine(LocalModel):
     #: Everything the pipeline can use: the tokens' probabilities come from `generate`, and the probe stops
     #: at the tag and hands its decoder state to the first batch.
     capabilities = Capabilities(
-        token_probabilities=True, context_prompt=True, forced_language=True, language_probe=True
+        token_probabilities=True,
+        context_prompt=True,
+        forced_language=True,
+        language_probe=True,
+        answer_prefix=True,
     )
 
     @property
@@ -212,15 +216,44 @@ class AsrEngine(LocalModel):
                 self.model.to(wider)
                 self.plan = replace(self.plan, dtype=wider)
 
-    def _inputs(self, audios: Sequence[np.ndarray], language: str | None, context: str | None) -> Any:
-        inputs = self.processor.apply_transcription_request(
-            audio=list(audios),
-            language=language,
-            prompt=[context] * len(audios) if context else None,
-        )
+    def _inputs(
+        self,
+        audios: Sequence[np.ndarray],
+        language: str | None,
+        context: str | None,
+        prefix: str | None = None,
+    ) -> Any:
+        if prefix:
+            inputs = self._prefixed_inputs(audios, language, context, prefix)
+        else:
+            inputs = self.processor.apply_transcription_request(
+                audio=list(audios),
+                language=language,
+                prompt=[context] * len(audios) if context else None,
+            )
         inputs = inputs.to(self.model.device)
         inputs["input_features"] = inputs["input_features"].to(self.plan.dtype)
         return inputs
+
+    def _prefixed_inputs(
+        self, audios: Sequence[np.ndarray], language: str | None, context: str | None, prefix: str
+    ) -> Any:
+        """The processor's own transcription request, its assistant turn going on past the forced tag with
+        `prefix` (`apply_transcription_request` writes that turn as the tag alone)."""
+        if language is None:
+            raise ValueError("an answer prefix follows a forced language tag")
+        conversations = []
+        for audio in audios:
+            messages: list[dict[str, Any]] = []
+            if context:
+                messages.append({"role": "system", "content": [{"type": "text", "text": context}]})
+            messages.append({"role": "user", "content": [{"type": "audio", "audio": audio}]})
+            prefill = f"language {language}{ASR_TEXT_MARKER}{prefix}"
+            messages.append({"role": "assistant", "content": [{"type": "text", "text": prefill}]})
+            conversations.append(messages)
+        return self.processor.apply_chat_template(
+            conversations, tokenize=True, return_dict=True, continue_final_message=True
+        )
 
     def probe_language(self, audio: np.ndarray, *, context: str | None = None) -> LanguageProbe:
         """Generate one chunk's answer only until its language is known: at `<asr_text>`, or at the name
@@ -264,6 +297,7 @@ class AsrEngine(LocalModel):
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
+        prefix: str | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
 
@@ -280,7 +314,7 @@ class AsrEngine(LocalModel):
             probed = next(attempts, None)
             if not isinstance(probed, _ProbeState) or probed.dtype != self.plan.dtype:
                 probed = None
-            return self._generate(audios, language, context, max_new_tokens, probed)
+            return self._generate(audios, language, context, max_new_tokens, probed, prefix)
 
         outputs: list[ChunkOutput] = self._watched(run)
         return outputs
@@ -292,6 +326,7 @@ class AsrEngine(LocalModel):
         context: str | None,
         max_new_tokens: int,
         probed: _ProbeState | None,
+        prefix: str | None = None,
     ) -> list[ChunkOutput]:
         """One `generate` call for the batch (the caller holds the lock)."""
         reader = _TokenProbs()
@@ -303,7 +338,7 @@ class AsrEngine(LocalModel):
             kwargs["stopping_criteria"] = StoppingCriteriaList([budget])
         else:
             probed = None
-            inputs = self._inputs(audios, language, context)
+            inputs = self._inputs(audios, language, context, prefix)
             if len(audios) > 1:
                 # The dynamic cache re-concatenates every layer's keys and values at each step, which grows
                 # with the batch: at batch 8 (20 s chunks, fp32, 2 threads) a decode step took 440 ms dynamic

@@ -95,10 +95,11 @@ def answer_tokens(logprobs: Sequence[dict[str, Any]]) -> list[AnswerToken]:
 
 
 def chat_request(
-    model: str, audio: np.ndarray, language: str | None, context: str | None, budget: int
+    model: str, audio: np.ndarray, language: str | None, context: str | None, budget: int, prefix: str = ""
 ) -> dict:
     """One chunk as the chat completion Qwen3-ASR's template expects: context as the system turn, the
-    audio as the user turn, a forced language as the assistant turn's prefill."""
+    audio as the user turn, a forced language (and the text the answer goes on from) as the assistant turn's
+    prefill."""
     encoded = base64.b64encode(wav_bytes(audio)).decode("ascii")
     messages: list[dict[str, Any]] = []
     if context:
@@ -113,7 +114,7 @@ def chat_request(
         "logprobs": True,
     }
     if language:
-        messages.append({"role": "assistant", "content": f"language {language}{ASR_TEXT_MARKER}"})
+        messages.append({"role": "assistant", "content": f"language {language}{ASR_TEXT_MARKER}{prefix}"})
         body |= {"continue_final_message": True, "add_generation_prompt": False}
     return body
 
@@ -240,7 +241,11 @@ class VllmEngine:
         self.client = client
         self.model = model
         self.capabilities = Capabilities(
-            token_probabilities=True, context_prompt=True, forced_language=True, calls_in_flight=in_flight
+            token_probabilities=True,
+            context_prompt=True,
+            forced_language=True,
+            calls_in_flight=in_flight,
+            answer_prefix=True,
         )
 
     @classmethod
@@ -271,15 +276,22 @@ class VllmEngine:
         max_new_tokens: int = 256,
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
+        prefix: str | None = None,
     ) -> list[ChunkOutput]:
         """One request per chunk, in turn (the pipeline runs calls side by side). Raises `_Aborted` once
         `cancel` is set, `UserFacingError` when the server fails."""
-        return [self._one(audio, language, context, max_new_tokens, cancel) for audio in audios]
+        return [self._one(audio, language, context, max_new_tokens, cancel, prefix) for audio in audios]
 
     def _one(
-        self, audio: np.ndarray, language: str | None, context: str | None, budget: int, cancel: Cancel | None
+        self,
+        audio: np.ndarray,
+        language: str | None,
+        context: str | None,
+        budget: int,
+        cancel: Cancel | None,
+        prefix: str | None,
     ) -> ChunkOutput:
-        body = chat_request(self.model, audio, language, context, budget)
+        body = chat_request(self.model, audio, language, context, budget, prefix or "")
         answer = self.client.call("POST", "/v1/chat/completions", body, cancel)
         try:
             choice = answer["choices"][0]

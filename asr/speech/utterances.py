@@ -17,8 +17,8 @@ import numpy as np
 
 from asr.speech.detect import FRAME_S, LOUD_DBFS, MIN_SPEECH_S, PAD_S, THRESHOLD, SileroVad
 
-PAUSE_S = 0.6
-MAX_UTTERANCE_S = 15.0
+PAUSE_S = 0.4
+MAX_UTTERANCE_S = 10.0
 
 
 class StreamingVad:

@@ -1,0 +1,412 @@
+"""`python -m bench live`: live (microphone) transcription fed from a recording in real time.
+
+Each precision runs in a fresh child process (`ASR_DTYPE`, `ASR_MODEL` = the bench's checkpoint), which
+loads the engine the users' way (`asr.background.load_backend`), warms it up, then makes every engine call
+decode the `run` bench's realistic token count (`--tokens-per-second` 3.5 of the call's longest audio +
+`--tag-tokens` 3 for `language English<asr_text>`, forced: random weights never stop by themselves and never
+name a language). A `LiveJob` is fed the recording in `--piece-s` pieces on an absolute schedule: stream
+second s is "spoken" at t0 + s, and a piece is handed over when its last sample has been spoken (piece k at
+t0 + (k + 1) x piece), so the feeder never drifts. At the end, Stop and wait for the outcome.
+
+From the job's `LiveTimeline` (clock: `time.monotonic`, the job's default):
+  * speech end -> committed: each commit's time minus t0 + the utterance's end in the stream (its padded end,
+    `PAD_S` after the last speech frame when a pause closed it);
+  * provisional refresh interval: time between two provisional refreshes of the same utterance (no commit in
+    between), so pauses between utterances are not counted as slow refreshes;
+  * lag at each commit (`timeline.lags`), per minute, so a growing lag shows;
+  * the job's own `LiveView.behind`, polled once a second: what the page showed.
+Numbers are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import assets
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_RATE = 16000
+P95_TARGET_S = 2.0  # committed text at most this long after an utterance ends, p95, bf16 (issue 22)
+_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_line() -> str:
+    """The CPU, its cores and the flags that decide the app's precision, and the load right now."""
+    model, flags = "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+    except OSError:
+        pass
+    from asr.engines.loading import cpu_has_native_bf16
+
+    listed = ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in _FLAGS)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    default = "bfloat16" if cpu_has_native_bf16() else "float32"
+    return f"{model}, {os.cpu_count()} cores; {listed}; app default {default}; load average {load}"
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """Nearest-rank quantile (p95 of 20 values is the 19th): no interpolation between two commits."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, int(np.ceil(q * len(ordered))) - 1))]
+
+
+# ---------------------------------------------------------------------------------------------- the child
+
+
+def _words_for_tokens(engine: Any, tag_tokens: int) -> None:
+    """Random weights write no words, so `asr.live` would never have text to go on from: each token a call
+    generated after its tag becomes a word `wN` (N counting from the start of the utterance's answer), and
+    a re-decode that goes on from kept text (`prefix`) decodes only the rest, the audio's count less the
+    kept words. The forward passes are the model's own; only the spelling of their tokens is the bench's.
+    Installed under `fix_pipeline_length`, which sets the count for the audio."""
+    from asr.engines.protocol import ChunkOutput
+    from asr.outputs.transcript import Piece
+
+    real = engine.transcribe
+
+    def transcribe(audios: Any, **kwargs: Any) -> Any:
+        kept = len((kwargs.get("prefix") or "").split())
+        if kept:
+            kwargs["max_new_tokens"] = max(1, kwargs["max_new_tokens"] - kept)
+        said = []
+        for output in real(audios, **kwargs):
+            words = [
+                f"w{kept + i}" for i in range(output.tokens - (0 if kwargs.get("language") else tag_tokens))
+            ]
+            pieces = tuple(Piece(("" if i == 0 and not kept else " ") + w, 0.9) for i, w in enumerate(words))
+            text = " ".join(words)
+            raw = "".join(piece.text for piece in pieces)
+            said.append(ChunkOutput("English", text, raw, 0.9, output.tokens, pieces))
+        return said
+
+    engine.transcribe = transcribe
+
+
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    """One precision: load, warm up, feed the recording in real time, Stop, and the raw timeline."""
+    import asr.live as live
+    from asr.background import load_backend
+    from asr.engines.transformers_engine import AsrEngine
+    from asr.job import Failed, JobModels, Transcribed
+    from asr.settings import load_settings
+    from asr.transcribe import TranscribeOptions
+    from bench.probe import peak_rss_mb
+    from bench.server import _decode_the_whole_budget
+    from bench.variants import _warm_up, fix_pipeline_length
+
+    settings = load_settings()
+    started = time.perf_counter()
+    backend = load_backend(settings)
+    load_s = time.perf_counter() - started
+    if not isinstance(backend, AsrEngine):
+        raise SystemExit("python -m bench live measures the in-process engine (ASR_BACKEND=transformers)")
+    warmup_s = _warm_up(backend.model, backend.processor)
+    _words_for_tokens(backend, spec["tag_tokens"])
+    fix_pipeline_length(backend, spec["tokens_per_second"], spec["tag_tokens"])
+    _decode_the_whole_budget(backend)  # min_new_tokens = max_new_tokens: the whole (realistic) budget
+    step_s = live.STEP_S if spec["step_s"] is None else spec["step_s"]
+
+    samples = np.load(spec["pcm"])
+    data = (np.clip(samples, -1.0, 32767 / 32768) * 32768).round().astype("<i2").tobytes()
+    piece = int(round(spec["piece_s"] * SAMPLE_RATE))
+    pieces = [data[at : at + 2 * piece] for at in range(0, len(data), 2 * piece)]
+    audio_s = len(samples) / SAMPLE_RATE
+
+    job = live.LiveJob(JobModels(backend), settings, TranscribeOptions(), step_s=step_s)
+    t0 = time.monotonic()
+    polls: list[tuple[float, bool, float]] = []  # (seconds since t0, behind, lag_s) once a second
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.wait(1.0):
+            view = job.view()
+            polls.append((time.monotonic() - t0, view.behind, view.lag_s))
+
+    poller = threading.Thread(target=poll, name="bench-live-poll", daemon=True)
+    poller.start()
+    late_max, refused_at = 0.0, None
+    for k, chunk in enumerate(pieces):
+        due = t0 + (k + 1) * spec["piece_s"]
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        else:
+            late_max = max(late_max, -wait)
+        if not job.feed(chunk):
+            refused_at = k * spec["piece_s"]
+            break
+        if (k + 1) % int(round(60 / spec["piece_s"])) == 0:
+            view = job.view()
+            print(
+                f"  [{spec['dtype']}] {(k + 1) * spec['piece_s'] / 60:.0f} min: {len(job.timeline.commits)} "
+                f"commits, lag {view.lag_s:.1f} s{', behind' if view.behind else ''}",
+                file=sys.stderr,
+                flush=True,
+            )
+    stopped = time.monotonic()
+    job.stop()
+    outcome = job.wait(spec["wait_s"])
+    ended = time.monotonic()
+    done.set()
+    poller.join()
+
+    view = job.view()
+    result: dict[str, Any] = {
+        "dtype_asked": spec["dtype"],
+        "dtype": str(backend.plan.dtype).removeprefix("torch."),
+        "checkpoint": spec["checkpoint_name"],
+        "audio_s": audio_s,
+        "piece_s": spec["piece_s"],
+        "step_s": step_s,
+        "behind_threshold_s": live.BEHIND_S,
+        "tokens_per_second": spec["tokens_per_second"],
+        "tag_tokens": spec["tag_tokens"],
+        "load_s": load_s,
+        "warmup_s": warmup_s,
+        "threads": _torch_threads(),
+        "feed_late_max_s": late_max,
+        "feed_refused_at_s": refused_at,
+        "stop_to_outcome_s": ended - stopped,
+        "outcome": outcome.kind if outcome is not None else "still running",
+        "failure": outcome.reason.code if isinstance(outcome, Failed) else None,
+        "peak_rss_mb": peak_rss_mb(),
+        # raw, relative to t0 (the stream's second 0 on the clock)
+        "commits": [(end_s, at - t0) for end_s, at in job.timeline.commits],
+        "provisionals": [at - t0 for at in job.timeline.provisionals],
+        "lags": list(job.timeline.lags),
+        "polls": polls,
+        "chunks": [(s.start, s.end) for s in view.committed],
+        "stopped_at_s": stopped - t0,
+    }
+    if isinstance(outcome, Transcribed):
+        result["segments"] = len(outcome.transcript.segments)
+        result["engine_s"] = outcome.transcript.timings.transcribe_s
+    return result
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+# ---------------------------------------------------------------------------------------------- the parent
+
+
+def summarize(raw: dict[str, Any]) -> dict[str, Any]:
+    """Latencies, refresh intervals, lags and the behind time, overall and per minute of the stream."""
+    commits = raw["commits"]
+    latencies = [at - end_s for end_s, at in commits]
+    commit_times = sorted(at for _, at in commits)
+    refreshes = [
+        b - a
+        for a, b in zip(raw["provisionals"], raw["provisionals"][1:], strict=False)
+        if bisect.bisect_right(commit_times, a) == bisect.bisect_left(commit_times, b)
+    ]
+    minutes = max(1, int(np.ceil(raw["audio_s"] / 60 - 1e-9)))
+
+    def minute_of(seconds: float) -> int:
+        return min(minutes - 1, int(seconds // 60))
+
+    rows = []
+    for m in range(minutes):
+        lat = [at - end_s for end_s, at in commits if minute_of(end_s) == m]
+        lags = [lag for heard, lag in raw["lags"] if minute_of(heard) == m]
+        chunk = [end - start for start, end in raw["chunks"] if minute_of(end) == m]
+        in_minute = [p for p in raw["provisionals"] if minute_of(p) == m]
+        ref = [
+            b - a
+            for a, b in zip(in_minute, in_minute[1:], strict=False)
+            if bisect.bisect_right(commit_times, a) == bisect.bisect_left(commit_times, b)
+        ]
+        rows.append(
+            {
+                "minute": m + 1,
+                "commits": len(lat),
+                "latency_p50_s": _quantile(lat, 0.5),
+                "latency_p95_s": _quantile(lat, 0.95),
+                "latency_max_s": max(lat, default=None),
+                "refresh_p50_s": _quantile(ref, 0.5),
+                "refresh_p95_s": _quantile(ref, 0.95),
+                "lag_max_s": max(lags, default=None),
+                "behind_s": sum(1 for t, behind, _ in raw["polls"] if behind and minute_of(t) == m),
+                "chunk_p50_s": _quantile(chunk, 0.5),
+                "chunk_max_s": max(chunk, default=None),
+            }
+        )
+    lags = [lag for _, lag in raw["lags"]]
+    chunks = [end - start for start, end in raw["chunks"]]
+    summary = {
+        key: raw[key]
+        for key in (
+            "dtype_asked",
+            "dtype",
+            "checkpoint",
+            "audio_s",
+            "piece_s",
+            "step_s",
+            "tokens_per_second",
+            "tag_tokens",
+            "threads",
+            "load_s",
+            "warmup_s",
+            "feed_late_max_s",
+            "feed_refused_at_s",
+            "stop_to_outcome_s",
+            "outcome",
+            "failure",
+            "peak_rss_mb",
+        )
+    }
+    summary.update(
+        utterances_committed=len(commits),
+        segments=raw.get("segments"),
+        engine_busy_share=raw["engine_s"] / raw["audio_s"] if raw.get("engine_s") else None,
+        latency_p50_s=_quantile(latencies, 0.5),
+        latency_p95_s=_quantile(latencies, 0.95),
+        latency_max_s=max(latencies, default=None),
+        refresh_p50_s=_quantile(refreshes, 0.5),
+        refresh_p95_s=_quantile(refreshes, 0.95),
+        refreshes=len(raw["provisionals"]),
+        lag_max_s=max(lags, default=None),
+        lag_max_first_minute_s=rows[0]["lag_max_s"],
+        lag_max_last_minute_s=rows[-1]["lag_max_s"],
+        behind_s=sum(1 for _, behind, _ in raw["polls"] if behind),
+        chunk_p50_s=_quantile(chunks, 0.5),
+        chunk_max_s=max(chunks, default=None),
+        per_minute=rows,
+    )
+    return summary
+
+
+def _s(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def table(summary: dict[str, Any]) -> str:
+    """One precision: a row per minute of the stream and one for the whole of it."""
+    lines = [
+        f"### {summary['dtype']} (ASR_DTYPE={summary['dtype_asked']}), {summary['checkpoint']}, "
+        f"{summary['audio_s']:.0f} s in {summary['piece_s']:g} s pieces, {summary['threads']} threads",
+        "",
+        "| minute | commits | speech end → committed p50 / p95 / max (s) | provisional refresh p50 / p95 (s) "
+        "| lag at commits, max (s) | page showed behind (s) | committed chunk p50 / max (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows = summary["per_minute"] if len(summary["per_minute"]) > 1 else []
+    for r in [*rows, {**summary, "minute": "all", "commits": summary["utterances_committed"]}]:
+        lines.append(
+            f"| {r['minute']} | {r['commits']} | {_s(r['latency_p50_s'])} / {_s(r['latency_p95_s'])} / "
+            f"{_s(r['latency_max_s'])} | {_s(r['refresh_p50_s'])} / {_s(r['refresh_p95_s'])} | "
+            f"{_s(r['lag_max_s'])} | {r['behind_s']} | "
+            f"{_s(r['chunk_p50_s'], 1)} / {_s(r['chunk_max_s'], 1)} |"
+        )
+    p95 = summary["latency_p95_s"]
+    verdict = "–" if p95 is None else ("met" if p95 <= P95_TARGET_S else "missed")
+    first, last = summary["lag_max_first_minute_s"], summary["lag_max_last_minute_s"]
+    busy = summary["engine_busy_share"]
+    lines += [
+        "",
+        f"outcome {summary['outcome']}{' (' + summary['failure'] + ')' if summary['failure'] else ''}; "
+        f"{summary['utterances_committed']} commits, {summary['segments']} segments; "
+        f"load {summary['load_s']:.1f} s, warm-up {summary['warmup_s']:.1f} s; "
+        f"engine busy {_s(None if busy is None else 100 * busy, 0)} % of the audio's length; "
+        f"Stop → outcome {summary['stop_to_outcome_s']:.1f} s; feeder at most "
+        f"{1000 * summary['feed_late_max_s']:.0f} ms late; peak RSS {summary['peak_rss_mb']:.0f} MB",
+        f"target: speech end → committed ≤ {P95_TARGET_S:g} s at p95 (bf16): {_s(p95)} s, {verdict}; "
+        f"lag bounded: max {_s(first)} s in the first minute, {_s(last)} s in the last, "
+        f"behind {summary['behind_s']} s of {summary['audio_s']:.0f}",
+    ]
+    return "\n".join(lines)
+
+
+def _measure(dtype: str, spec: dict[str, Any], checkpoint: Path) -> dict[str, Any]:
+    """One precision in a fresh interpreter; its progress lines pass through, its result comes back."""
+    env = {
+        **os.environ,
+        "ASR_MODEL": str(checkpoint),
+        "ASR_DTYPE": dtype,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.live", json.dumps({**spec, "dtype": dtype})],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the {dtype} run failed (its log is above)")
+    raw: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return raw
+
+
+def live_main(args: argparse.Namespace) -> None:
+    root = assets.cache_dir(args.cache)
+    seconds = 20.0 if args.quick else args.minutes * 60
+    checkpoint = assets.checkpoint(root, tiny=args.quick)
+    pcm = assets.decoded_pcm(assets.speech_mp3(root, seconds))
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    spec = {
+        "pcm": str(pcm),
+        "checkpoint_name": "tiny random checkpoint" if args.quick else "real-shape 0.6B (random weights)",
+        "tokens_per_second": args.tokens_per_second,
+        "tag_tokens": args.tag_tokens,
+        "piece_s": args.piece_s,
+        "step_s": args.step_s,
+        "wait_s": max(600.0, seconds),
+    }
+    length = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    print(f"# Live transcription, {length} fed in real time; {cpu_line()}")
+    print(f"# every engine call decodes {args.tag_tokens} tag tokens + {args.tokens_per_second} tokens/s\n")
+    raws, summaries = [], []
+    for dtype in dtypes:
+        raw = _measure(dtype, spec, checkpoint)
+        summary = summarize(raw)
+        raws.append(raw)
+        summaries.append(summary)
+        print(table(summary), end="\n\n", flush=True)
+    for summary in summaries:
+        print(json.dumps({k: v for k, v in summary.items() if k != "per_minute"}))
+    if args.json:
+        args.json.write_text(json.dumps({"summaries": summaries, "raw": raws}, indent=1))
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """`python -m bench live`'s flags (called by bench/__main__.py)."""
+    live: argparse.ArgumentParser = sub.add_parser(
+        "live", help="live transcription fed in real time: latency, refresh, lag"
+    )
+    live.add_argument("--minutes", type=float, default=10.0, help="length of the recording fed")
+    live.add_argument("--dtypes", default="bfloat16,float32", help="precisions, one child process each")
+    live.add_argument("--tokens-per-second", type=float, default=3.5)
+    live.add_argument("--tag-tokens", type=int, default=3, help="tokens of 'language X<asr_text>' per call")
+    live.add_argument("--piece-s", type=float, default=0.1, help="audio per feed() (the page sends 0.25)")
+    live.add_argument("--step-s", type=float, default=None, help="provisional refresh step (default 1.0)")
+    live.add_argument("--quick", action="store_true", help="smoke test: tiny checkpoint, 20 s")
+    live.add_argument("--json", type=Path, help="write the summaries and raw timelines here")
+    return live
+
+
+if __name__ == "__main__":  # one precision, in a fresh process (see `_measure`)
+    print(json.dumps(_child(json.loads(sys.argv[1]))))
