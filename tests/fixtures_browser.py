@@ -13,21 +13,29 @@ import pytest
 from asr.speech.audio import SAMPLE_RATE, decode_to_wav, load_pcm
 from testkit.browser import CHROMIUM, CHROMIUM_ARGS, require_browser_tools
 
-__all__ = ["chromium", "microphone_wav", "chromium_with_microphone"]
+__all__ = ["playwright_driver", "chromium", "microphone_wav", "chromium_with_microphone"]
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[object]:
+    """One Playwright per session: a second sync driver in the same thread refuses to start."""
     require_browser_tools()
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield playwright
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright_driver) -> Iterator[object]:
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     try:
         yield browser
     finally:
         browser.close()
-        playwright.stop()
 
 
 @pytest.fixture(scope="session")
@@ -48,20 +56,15 @@ def microphone_wav(speech_wavs: dict[str, Path], tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture(scope="module")
-def chromium_with_microphone(microphone_wav: Path) -> Iterator[object]:
-    require_browser_tools()
-    from playwright.sync_api import sync_playwright
-
-    playwright = sync_playwright().start()
+def chromium_with_microphone(playwright_driver, microphone_wav: Path) -> Iterator[object]:
     args = [
         *CHROMIUM_ARGS,
         "--use-fake-ui-for-media-stream",
         "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={microphone_wav}",
     ]
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    browser = playwright_driver.chromium.launch(executable_path=str(CHROMIUM), args=args)
     try:
         yield browser
     finally:
         browser.close()
-        playwright.stop()
