@@ -335,6 +335,22 @@ def start_transcription(page) -> None:
     transcribe_button(page).click()
 
 
+def wait_idle(page) -> None:
+    """The page's last script run has finished (Streamlit marks its root while one runs)."""
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", state="attached")
+
+
+def download(page, ext: str):
+    """Click the transcript's `ext` download once the page is idle, and return Playwright's Download.
+
+    A click during a rerun can land on the button the run is replacing: its file is gone by the time the
+    browser asks for it, and no download ever starts."""
+    wait_idle(page)
+    with page.expect_download() as started:
+        page.get_by_role("button", name=t("ui_download", UI, ext=ext), exact=True).click()
+    return started.value
+
+
 def card_title(page, name: str):
     """The bold file name that heads a result card (drawn only once the job is over)."""
     return page.locator("[data-testid=stMarkdownContainer] strong", has_text=name)

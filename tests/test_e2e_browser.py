@@ -49,6 +49,7 @@ from testkit.browser import (
     assert_nothing_left_the_machine,
     card,
     card_title,
+    download,
     file_chip,
     new_page,
     open_app,
@@ -156,16 +157,14 @@ def test_full_journey_transcribes_copies_downloads_and_leaves_nothing(
     page.frame_locator("iframe").get_by_text(t("ui_copied", UI)).wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == TRANSCRIPT
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name=t("ui_download", UI, ext="txt"), exact=True).click()
-    assert download.value.suggested_filename == "transcript.txt"
+    text = download(page, "txt")
+    assert text.suggested_filename == "transcript.txt"
     # The .txt export ends its one line with a newline (asr.outputs.export.to_txt); the line itself is exact.
-    assert Path(download.value.path()).read_text("utf-8").splitlines() == [TRANSCRIPT]
+    assert Path(text.path()).read_text("utf-8").splitlines() == [TRANSCRIPT]
 
-    with page.expect_download() as subtitles:
-        page.get_by_role("button", name=t("ui_download", UI, ext="srt"), exact=True).click()
-    assert subtitles.value.suggested_filename == "transcript.srt"
-    [cue] = srt.parse(Path(subtitles.value.path()).read_text("utf-8"))
+    subtitles = download(page, "srt")
+    assert subtitles.suggested_filename == "transcript.srt"
+    [cue] = srt.parse(Path(subtitles.path()).read_text("utf-8"))
     assert cue.content == TRANSCRIPT and cue.start < cue.end
     page.context.close()
 
@@ -503,9 +502,7 @@ def test_speakers_on_names_each_voice_and_writes_nothing_outside_the_job_folder(
         page.wait_for_function(
             "() => [...document.querySelectorAll('textarea')].some(a => a.value.startsWith('Interviewer: '))"
         )
-        with page.expect_download() as download:
-            page.get_by_role("button", name=t("ui_download", UI, ext="txt"), exact=True).click()
-        lines = Path(download.value.path()).read_text("utf-8").split("\n\n")
+        lines = _download(page, "txt").read_text("utf-8").split("\n\n")
         assert [line.split(":")[0] for line in lines] == ["Interviewer", "Speaker 2"] * 2 + ["Interviewer"]
         page.context.close()
 
@@ -541,9 +538,7 @@ def _wait_player_at(page, seconds: float) -> None:
 
 
 def _download(page, ext: str) -> Path:
-    with page.expect_download() as download:
-        page.get_by_role("button", name=t("ui_download", UI, ext=ext), exact=True).click()
-    return Path(download.value.path())
+    return Path(download(page, ext).path())
 
 
 def _inside_a_job_folder(path: str, server: AppServer) -> bool:

@@ -19,6 +19,7 @@ from testkit.browser import (
     UI,
     Traffic,
     assert_nothing_left_the_machine,
+    download,
     start_app,
     start_live,
     transcript_box,
@@ -55,9 +56,7 @@ def test_live_text_while_the_microphone_plays_then_stop_gives_a_card_and_leaves_
         assert box.input_value().startswith(f"{SAID} {SAID}")
         assert page.get_by_text(t("ui_live_name", UI, time="")).first.is_visible()
         for ext in ("txt", "srt", "json"):
-            with page.expect_download() as download:
-                page.get_by_role("button", name=t("ui_download", UI, ext=ext), exact=True).click()
-            assert SAID in Path(download.value.path()).read_text("utf-8")
+            assert SAID in Path(download(page, ext).path()).read_text("utf-8")
         assert wait_no_job_folder(app) == [], "Stop removed the recording's folder"
         page.context.close()
         assert_nothing_left_the_machine(app, traffic)
