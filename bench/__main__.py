@@ -65,10 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     server = sub.add_parser("server", help="in-process vs a vLLM server on this CPU: one user and a team")
     server.add_argument("--minutes", type=float, default=10.0, help="audio per measurement")
-    server.add_argument("--at-once", type=int, default=8, help="recordings at once (sharing --minutes)")
+    server.add_argument(
+        "--at-once", type=int, default=8, help="recordings at once (sharing --minutes); 0: one only"
+    )
     server.add_argument("--tokens-per-second", type=float, default=3.5)
     server.add_argument(
         "--dtype", default=None, help="both engines' precision (default: the app's; vLLM bf16)"
+    )
+    server.add_argument(
+        "--in-flight", default="8,32", help="vLLM: one recording's requests in flight, each measured"
     )
     server.add_argument("--kv-cache-gib", type=int, default=2, help="vLLM's CPU KV cache")
     server.add_argument("--json", type=Path, help="write the raw results here")

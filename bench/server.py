@@ -29,10 +29,17 @@ from testkit.vllm_server import VLLM_PYTHON_ENV, start_vllm, vllm_python
 
 _DEFAULT_VENV = Path.home() / ".cache" / "qwen-asr-ci" / "vllm-venv" / "bin" / "python"
 _KEY = "bench-key"
+# vLLM keeps encoder outputs (multimodal cache) and prompt KV (prefix cache) across requests. The synthetic
+# recording repeats its sentences and each measurement transcribes the same file again, so with them on a
+# later run skips encoders and prefills that a user's real, never-repeating audio would pay (a run after
+# another logged a 49 % multimodal and 26 % prefix hit rate). Both off: each request costs what it would.
+_NO_REUSE = ("--no-enable-prefix-caching", "--mm-processor-cache-gb", "0")
 
 
-def _child(engine: str, files: list[str], tokens_per_second: float) -> dict:
-    """Transcribe `files` at once (one thread each) with the engine the environment names; wall time."""
+def _child(engine: str, files: list[str], tokens_per_second: float, in_flight: int | None) -> dict:
+    """Transcribe `files` at once (one thread each) with the engine the environment names; wall time.
+
+    `in_flight`: a server's requests in flight per job (`ASR_BATCH_SIZE`); None: the engine's default."""
     from asr.background import load_backend
     from asr.job import Transcribed, run_job
     from asr.settings import load_settings
@@ -41,7 +48,7 @@ def _child(engine: str, files: list[str], tokens_per_second: float) -> dict:
     settings = load_settings()
     backend = load_backend(settings)
     _decode_the_whole_budget(backend)
-    options = TranscribeOptions(language="English", tokens_per_second=tokens_per_second)
+    options = TranscribeOptions(language="English", tokens_per_second=tokens_per_second, batch_size=in_flight)
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(files)) as pool:
         outcomes = list(pool.map(lambda f: run_job(Path(f), backend, settings, options), files))
@@ -50,7 +57,15 @@ def _child(engine: str, files: list[str], tokens_per_second: float) -> dict:
         raise RuntimeError(f"{engine}: a job did not transcribe")
     audio = sum(o.transcript.duration_s for o in outcomes if isinstance(o, Transcribed))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"engine": engine, "files": len(files), "audio_s": audio, "wall_s": wall, "client_peak_mb": peak}
+    batch = in_flight or settings.batch_size or backend.preferred_batch_size()
+    return {
+        "engine": engine,
+        "files": len(files),
+        "batch": batch,
+        "audio_s": audio,
+        "wall_s": wall,
+        "client_peak_mb": peak,
+    }
 
 
 def _decode_the_whole_budget(backend: object) -> None:
@@ -77,6 +92,12 @@ def _decode_the_whole_budget(backend: object) -> None:
     server_engine.chat_request = full_length
 
 
+def _cpu_capability() -> str:
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
 def _tree_rss_mb(pid: int) -> float:
     try:
         root = psutil.Process(pid)
@@ -92,7 +113,14 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 2**20
 
 
-def _measure(engine: str, files: list[Path], env: dict[str, str], args: argparse.Namespace, pid: int | None):
+def _measure(
+    engine: str,
+    files: list[Path],
+    env: dict[str, str],
+    args: argparse.Namespace,
+    pid: int | None,
+    in_flight: int | None = None,
+):
     """One child run; with `pid`, the server tree's peak RSS sampled meanwhile."""
     peak = [0.0]
     done = threading.Event()
@@ -103,7 +131,7 @@ def _measure(engine: str, files: list[Path], env: dict[str, str], args: argparse
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    spec = json.dumps([engine, [str(f) for f in files], args.tokens_per_second])
+    spec = json.dumps([engine, [str(f) for f in files], args.tokens_per_second, in_flight])
     repo = str(Path(__file__).resolve().parent.parent)
     full_env = {**os.environ, **env, "PYTHONPATH": repo}
     done_proc = subprocess.run(
@@ -125,38 +153,48 @@ def server_main(args: argparse.Namespace) -> None:
     checkpoint = assets.checkpoint(root)
     seconds = args.minutes * 60
     one = [assets.speech_mp3(root, seconds)]
-    team = [assets.speech_mp3(root, seconds / args.at_once)] * args.at_once
+    team = [assets.speech_mp3(root, seconds / args.at_once)] * args.at_once if args.at_once else []
     python = vllm_python() or (str(_DEFAULT_VENV) if _DEFAULT_VENV.is_file() else None)
     if python is None:
         raise SystemExit(f"no vLLM: run .ci/vllm-venv.sh and set {VLLM_PYTHON_ENV}")
     local = {"ASR_MODEL": str(checkpoint)}
     if args.dtype:
         local["ASR_DTYPE"] = args.dtype
-    results = [
-        _measure("in-process", one, local, args, None),
-        _measure("in-process", team, local, args, None),
-    ]
+    in_flight = [int(n) for n in args.in_flight.split(",")]
+    results = [_measure("in-process", one, local, args, None)]
+    if args.at_once:
+        results.append(_measure("in-process", team, local, args, None))
     workdir = root / "vllm-bench"
     workdir.mkdir(exist_ok=True)
     started = time.perf_counter()
     server = start_vllm(
-        python, checkpoint, workdir, key=_KEY, dtype=args.dtype or "bfloat16", kv_cache_gib=args.kv_cache_gib
+        python,
+        checkpoint,
+        workdir,
+        key=_KEY,
+        dtype=args.dtype or "bfloat16",
+        kv_cache_gib=args.kv_cache_gib,
+        extra_args=_NO_REUSE,
     )
     startup = time.perf_counter() - started
     try:
         remote = {"ASR_BACKEND": "vllm", "ASR_SERVER": server.url, "ASR_SERVER_KEY": _KEY}
         pid = server.process.pid
-        results += [_measure("vllm", one, remote, args, pid), _measure("vllm", team, remote, args, pid)]
+        results += [_measure("vllm", one, remote, args, pid, n) for n in in_flight]
+        if args.at_once:
+            results.append(_measure("vllm", team, remote, args, pid))
     finally:
         server.stop()
     print(f"# in-process vs vLLM-CPU, real-shape 0.6B (random weights), {args.tokens_per_second} tokens/s")
+    print(f"precision {args.dtype or 'the app default'}; CPU capability {_cpu_capability()}")
     print(f"vLLM start-up: {startup:.0f} s\n")
-    print("| engine | at once | audio (s) | wall (s) | audio-s per s | RTF | app peak MB | server peak MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    columns = "batch / in flight | audio (s) | wall (s) | audio-s per s | RTF | app peak MB | server peak MB"
+    print(f"| engine | at once | {columns} |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         server_mb = f"{r['server_peak_mb']:.0f}" if r["server_peak_mb"] else "–"
         print(
-            f"| {r['engine']} | {r['files']} | {r['audio_s']:.0f} | {r['wall_s']:.1f} "
+            f"| {r['engine']} | {r['files']} | {r['batch']} | {r['audio_s']:.0f} | {r['wall_s']:.1f} "
             f"| {r['audio_s_per_s']:.2f} | {r['rtf']:.3f} | {r['client_peak_mb']:.0f} | {server_mb} |"
         )
     if args.json:

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,6 +94,7 @@ def start_vllm(
     served_name: str = "Qwen3-ASR-0.6B",
     dtype: str = "float32",
     kv_cache_gib: int = 1,
+    extra_args: Sequence[str] = (),
 ) -> VllmServer:
     """Start `vllm.entrypoints.openai.api_server` on a free loopback port and wait until it answers."""
     port = free_port()
@@ -114,6 +116,7 @@ def start_vllm(
         "4096",
         "--dtype",
         dtype,
+        *extra_args,
     ]
     trace_path = workdir / "vllm-trace.txt" if STRACE else None
     if trace_path is not None:

@@ -111,9 +111,13 @@ class _ProbeState:
 
 
 # Memory one more ~20 s chunk in a batch needs: its KV cache (28 layers x 2 x 8 heads x 128 x ~600 tokens,
-# ~130 MB in fp32, half in fp16), encoder activations and logits, with headroom.
+# ~130 MB in fp32, half in bf16), encoder activations and logits, with headroom.
 BYTES_PER_SEQUENCE = 512 * 1024 * 1024
-CPU_MAX_BATCH = 8  # past this a CPU decode step grows ~linearly with the batch: nothing left to share
+# A CPU decode step reads every weight once for the whole batch; past 8 rows that stops paying end to end.
+# Per decode step and row, bf16 gains (26.7 ms at batch 8, 10.4 at 32; float32 44.1 and 41.9), but the
+# whole batch's encoder and prefill run at once: the 10-minute run took 109 s and peaked at 3.45 GB at
+# batch 8, 115 s and 4.78 GB at 16 (bench/README.md "Where the time goes").
+CPU_MAX_BATCH = 8
 GPU_MAX_BATCH = 32
 
 
@@ -138,24 +142,24 @@ def free_memory(device: str) -> int | None:
         return None
 
 
-def fallback_dtype(dtype: torch.dtype, device: str) -> torch.dtype | None:
-    """The next wider precision after an overflow: fp16 -> bf16 (where the device has it) -> fp32."""
-    if dtype == torch.float16:
-        has_bf16 = device != "cuda" or torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if has_bf16 else torch.float32
-    if dtype == torch.bfloat16:
-        return torch.float32
-    return None
+def fallback_dtype(device: str) -> torch.dtype:
+    """The precision an fp16 overflow is redone in: bf16 (float32's range) where the device has it."""
+    has_bf16 = device != "cuda" or torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if has_bf16 else torch.float32
 
 
 class _OverflowWatch:
-    """Forward hook on the LM head: notes logits that are not finite, which an FP16 overflow produces."""
+    """Forward hook on the LM head: notes FP16 logits that are not finite, which an FP16 overflow produces.
+
+    Only FP16 is read: bf16 and float32 share float32's range, and the check is a full pass over the
+    logits every step (at batch 32 on a CPU, ~30 ms of a ~330 ms step went to it).
+    """
 
     def __init__(self) -> None:
         self.seen = False
 
     def __call__(self, module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        if not self.seen and not bool(torch.isfinite(output).all()):
+        if output.dtype == torch.float16 and not self.seen and not bool(torch.isfinite(output).all()):
             self.seen = True
 
 
@@ -201,20 +205,17 @@ class AsrEngine(LocalModel):
         return choose_batch_size(self.plan.device, free_memory(self.plan.device))
 
     def _watched(self, run: Callable[[], Any]) -> Any:
-        """`run()` under the lock, redone in a wider precision while its logits overflow."""
-        while True:
-            with self._lock, torch.inference_mode():
-                self._overflow.seen = False
-                result = run()
-                if not self._overflow.seen:
-                    return result
-                wider = fallback_dtype(self.plan.dtype, self.plan.device)
-                if wider is None:  # float32 overflowed: nothing wider to redo it in
-                    log.error("Logits not finite in float32; the batch is kept as generated")
-                    return result
-                log.warning("Logits not finite: precision raised and the batch redone")
-                self.model.to(wider)
-                self.plan = replace(self.plan, dtype=wider)
+        """`run()` under the lock, redone once in a wider precision if its fp16 logits overflow."""
+        with self._lock, torch.inference_mode():
+            self._overflow.seen = False
+            result = run()
+            if not self._overflow.seen:
+                return result
+            log.warning("Logits not finite: precision raised and the batch redone")
+            wider = fallback_dtype(self.plan.device)
+            self.model.to(wider)
+            self.plan = replace(self.plan, dtype=wider)
+            return run()  # the watch reads fp16 only: the wider precision is not watched
 
     def _inputs(
         self,
