@@ -116,7 +116,7 @@ BYTES_PER_SEQUENCE = 512 * 1024 * 1024
 # A CPU decode step reads every weight once for the whole batch; past 8 rows that stops paying end to end.
 # Per decode step and row, bf16 gains (26.7 ms at batch 8, 10.4 at 32; float32 44.1 and 41.9), but the
 # whole batch's encoder and prefill run at once: the 10-minute run took 109 s and peaked at 3.45 GB at
-# batch 8, 115 s and 4.78 GB at 16 (bench/README.md "Where the time goes").
+# batch 8, 115 s and 4.78 GB at 16 (bench/README.md: "Fair comparison: vLLM's caches off").
 CPU_MAX_BATCH = 8
 GPU_MAX_BATCH = 32
 
