@@ -44,8 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     profile.add_argument("--top", type=int, default=12, help="ops listed from torch.profiler")
     profile.add_argument(
         "--experiments",
-        default="threads,eager,static,bf16,fp16",
-        help="comma-separated subset of threads,eager,static,bf16,fp16,int8",
+        default="threads,eager,static,plain,bf16,fp16",
+        help="comma-separated subset of threads,eager,static,plain,bf16,fp16,int8",
     )
     profile.add_argument("--int8", action="store_true", help="add int8 dynamic quantization (+ agreement)")
     profile.add_argument("--quick", action="store_true", help="smoke test: 4 steps, 5 s chunks")

@@ -3,8 +3,9 @@
 The team measured 295 ms/step at batch 1 and 952 ms/step at batch 8: if a step were only weight reads, eight
 rows would cost barely more than one. Module hooks split a step into lm_head, attention (projections, KV-cache
 update, the rest), MLP, norms, the rest of the forward, and generate()'s own per-step work; torch.profiler
-lists the top ops. Then each alternative (threads, eager attention, static cache, bf16/fp16, int8) is timed on
-the same inputs. Everything runs in this one process on the engine's own fp32 load.
+lists the top ops. Then each alternative (threads, eager attention, static cache, torch's default float32 GEMM
+instead of oneDNN's, bf16/fp16, int8) is timed on the same inputs. Everything runs in this one process on the
+engine's own fp32 load.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import torch
 from transformers import Qwen3ASRForConditionalGeneration
 from transformers.cache_utils import DynamicLayer
 
-from asr.engines.loading import plan_device
+from asr.engines.loading import OneDnnLinear, plan_device
 from asr.engines.transformers_engine import SAMPLE_RATE, AsrEngine
 from asr.settings import load_settings
 from bench import assets
@@ -197,6 +198,15 @@ def _setting(model: torch.nn.Module, name: str) -> Iterator[dict[str, Any]]:
             model.set_attn_implementation("sdpa")
     elif name == "static cache":
         yield {"cache_implementation": "static"}
+    elif name == "default GEMM (no oneDNN)":
+        swapped = [module for module in model.modules() if type(module) is OneDnnLinear]
+        for module in swapped:
+            module.__class__ = torch.nn.Linear
+        try:
+            yield {}
+        finally:
+            for module in swapped:
+                module.__class__ = OneDnnLinear
     else:
         raise ValueError(name)
 
@@ -268,7 +278,12 @@ def profile_main(args: argparse.Namespace) -> None:
         print(f"| {name} | " + " | ".join(cells) + f" |{' ' + note if note else ''}", flush=True)
 
     line("fp32 sdpa DynamicCache (engine today)", base)
-    names = {"threads": "threads=1", "eager": "eager attention", "static": "static cache"}
+    names = {
+        "threads": "threads=1",
+        "eager": "eager attention",
+        "static": "static cache",
+        "plain": "default GEMM (no oneDNN)",
+    }
     for key in experiments:
         if key in names:
             with _setting(model, names[key]) as kwargs:

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from asr.background import BackgroundLoad, load_backend
-from asr.engines.loading import plan_device
+from asr.engines.loading import OneDnnLinear, onednn_linear_pays, plan_device
 from asr.engines.qwen3_output import read_tokens
 from asr.engines.transformers_engine import AsrEngine, choose_batch_size, fallback_dtype
 from asr.errors import UserFacingError
@@ -232,6 +232,34 @@ def test_opt_in_int8_quantizes_the_decoder_only_and_still_answers(english_checkp
     assert not any(isinstance(m, quantized) for m in engine.model.model.audio_tower.modules())
     outputs = engine.transcribe([noise(3.0), noise(1.5, seed=1)])
     assert [(o.language, o.text) for o in outputs] == [("English", "hello world")] * 2
+
+
+def _linear_kinds(module: torch.nn.Module) -> set[type]:
+    return {type(m) for m in module.modules() if isinstance(m, torch.nn.Linear)}
+
+
+@pytest.mark.skipif(not onednn_linear_pays(plan_device("float32", cuda_available=False)), reason="not x86-64")
+def test_float32_on_a_cpu_decodes_on_onednn_with_the_default_gemms_logits(random_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(random_checkpoint), plan_device("float32", cuda_available=False))
+    model = engine.model
+    assert _linear_kinds(model.model.language_model) == {OneDnnLinear}
+    assert type(model.lm_head) is OneDnnLinear
+    assert not any(weight.is_mkldnn for weight in model.parameters())  # the same weights, not a packed copy
+    assert _linear_kinds(model.model.audio_tower) == {torch.nn.Linear}  # the encoder keeps its GEMM
+    inputs = engine._inputs([noise(2.0), noise(1.2, seed=1)], None, None)
+    with torch.inference_mode():
+        fast = model(**inputs).logits
+        for module in model.modules():
+            if type(module) is OneDnnLinear:
+                module.__class__ = torch.nn.Linear
+        plain = model(**inputs).logits
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+def test_onednn_is_for_float32_on_a_cpu_only() -> None:
+    assert not onednn_linear_pays(plan_device("bfloat16", cuda_available=False))
+    assert not onednn_linear_pays(plan_device(int8=True, cuda_available=False))
+    assert not onednn_linear_pays(plan_device("float32", cuda_available=True))
 
 
 def test_int8_is_never_used_on_cuda() -> None:

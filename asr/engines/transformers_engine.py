@@ -31,7 +31,15 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
+from asr.engines.loading import (
+    DevicePlan,
+    Loaded,
+    LocalModel,
+    decode_linears_on_onednn,
+    load_local,
+    onednn_linear_pays,
+    quantize_linear_int8,
+)
 from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
@@ -185,6 +193,8 @@ class AsrEngine(LocalModel):
         loaded = load_local(Qwen3ASRForConditionalGeneration, model, "model", plan)
         if loaded.plan.int8:
             quantize_linear_int8(loaded.model)
+        elif onednn_linear_pays(loaded.plan):
+            log.info("Decoder Linear layers on oneDNN: %d", decode_linears_on_onednn(loaded.model))
         return cls(loaded)
 
     #: Everything the pipeline can use: the tokens' probabilities come from `generate`, and the probe stops
