@@ -24,7 +24,8 @@ import torch
 from transformers import Qwen3ASRForConditionalGeneration
 from transformers.cache_utils import DynamicLayer
 
-from asr.engines.loading import OneDnnLinear, plan_device
+from asr.engines.cpu_tuning import OneDnnLinear
+from asr.engines.loading import plan_device
 from asr.engines.transformers_engine import SAMPLE_RATE, AsrEngine
 from asr.settings import load_settings
 from bench import assets

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from transformers.models.qwen3_asr.modeling_qwen3_asr import Qwen3ASREncoder
 
 from asr.background import BackgroundLoad, load_backend
-from asr.engines.loading import OneDnnLinear, onednn_linear_pays, plan_device
+from asr.engines.cpu_tuning import OneDnnLinear, RowByRowEncoder, onednn_linear_pays
+from asr.engines.loading import plan_device
 from asr.engines.qwen3_output import read_tokens
 from asr.engines.transformers_engine import AsrEngine, choose_batch_size, fallback_dtype
 from asr.errors import UserFacingError
@@ -215,13 +217,19 @@ def test_background_loader_turns_an_unexpected_failure_into_a_message() -> None:
 GIB = 1024**3
 
 
-def test_batch_size_follows_device_and_free_memory() -> None:
-    assert choose_batch_size("cuda", 24 * GIB) == 32  # a big GPU is filled, up to the cap
-    assert choose_batch_size("cuda", 3 * GIB) == 6
-    assert choose_batch_size("cpu", 20 * GIB) == 8  # on a CPU more would not share anything
-    assert choose_batch_size("cpu", 1 * GIB) == 2
-    assert choose_batch_size("cpu", 100 * 1024**2) == 1  # never zero
-    assert choose_batch_size("cpu", None) == 8
+def test_batch_size_follows_device_precision_and_free_memory() -> None:
+    gpu = plan_device(cuda_available=True)
+    assert choose_batch_size(gpu, 24 * GIB) == 32  # a big GPU is filled, up to the cap
+    assert choose_batch_size(gpu, 3 * GIB) == 6
+    bf16_cpu = plan_device(cuda_available=False, native_bf16=True)
+    assert choose_batch_size(bf16_cpu, 20 * GIB) == 16  # bf16 rows share a step's weight reads
+    assert choose_batch_size(bf16_cpu, None) == 16
+    laptop = plan_device(cuda_available=False, native_bf16=False)
+    assert choose_batch_size(laptop, 20 * GIB) == 8  # float32 gains too little per row to wait for more
+    assert choose_batch_size(laptop, 1 * GIB) == 2
+    assert choose_batch_size(laptop, 100 * 1024**2) == 1  # never zero
+    assert choose_batch_size(laptop, None) == 8
+    assert choose_batch_size(plan_device(int8=True, cuda_available=False), 20 * GIB) == 8
 
 
 def test_opt_in_int8_quantizes_the_decoder_only_and_still_answers(english_checkpoint: Path) -> None:
@@ -254,6 +262,21 @@ def test_float32_on_a_cpu_decodes_on_onednn_with_the_default_gemms_logits(random
                 module.__class__ = torch.nn.Linear
         plain = model(**inputs).logits
     torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_on_a_cpu_the_encoder_runs_row_by_row_with_the_batched_output(random_checkpoint: Path, dtype) -> None:
+    """Row by row the encoder's convolutions hold one chunk's activations, not the batch's (memory)."""
+    engine = AsrEngine.load(str(random_checkpoint), plan_device(dtype, cuda_available=False))
+    encoder = engine.model.model.audio_tower
+    assert type(encoder) is RowByRowEncoder
+    inputs = engine._inputs([noise(2.0), noise(0.7, seed=1), noise(3.1, seed=2)], None, None)
+    features, mask = inputs["input_features"], inputs["input_features_mask"]
+    with torch.inference_mode():
+        by_row = encoder(features, mask).last_hidden_state
+        encoder.__class__ = Qwen3ASREncoder
+        batched = encoder(features, mask).last_hidden_state
+    torch.testing.assert_close(by_row, batched)
 
 
 def test_onednn_is_for_float32_on_a_cpu_only() -> None:

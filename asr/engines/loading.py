@@ -8,7 +8,6 @@ the weights don't all fit the architecture (transformers only warns, then runs r
 from __future__ import annotations
 
 import logging
-import platform
 import threading
 import time
 import warnings
@@ -89,40 +88,6 @@ def quantize_linear_int8(model: torch.nn.Module) -> None:
         quantization.quantize_dynamic(layers, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
         head = {"lm_head": quantization.default_dynamic_qconfig}
         quantization.quantize_dynamic(model, head, dtype=torch.qint8, inplace=True)
-
-
-class OneDnnLinear(torch.nn.Linear):
-    """A float32 Linear whose matmul is oneDNN's rather than torch's default CPU GEMM: same weights (no
-    copy: a tied LM head stays tied), same precision.
-
-    At a decode step's few rows the default float32 GEMM is slow: on a 2-core AVX-512 CPU, at 8 rows, 54
-    GFLOP/s for an MLP projection against oneDNN's 86, and the 1024 x 151936 LM head took 107 ms against
-    35; a whole batch-8 decode step of the real-shape 0.6B went 444 -> 200 ms (`python -m bench profile
-    --experiments plain`). At a prefill's hundreds of rows the two are equal. bf16 already runs on oneDNN.
-    """
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(input, self.weight, self.bias, "none", [], "")
-
-
-def onednn_linear_pays(plan: DevicePlan) -> bool:
-    """float32 on an x86-64 CPU (oneDNN's own target; elsewhere the default GEMM is left alone)."""
-    x86 = platform.machine().lower() in ("x86_64", "amd64")
-    cpu_float32 = plan.device == "cpu" and plan.dtype == torch.float32 and not plan.int8
-    return cpu_float32 and x86 and torch.backends.mkldnn.is_available()
-
-
-def decode_linears_on_onednn(model: torch.nn.Module) -> int:
-    """The text decoder's Linear layers and the LM head as `OneDnnLinear`, in place; how many.
-
-    Only the decoder: it runs once per generated token at a few rows, where oneDNN gains; the audio
-    encoder runs once per chunk at hundreds of rows, where it does not.
-    """
-    decoder: list[torch.nn.Module] = [*model.model.language_model.modules(), model.lm_head]
-    linears = [module for module in decoder if type(module) is torch.nn.Linear]
-    for module in linears:
-        module.__class__ = OneDnnLinear
-    return len(linears)
 
 
 # transformers' `from_pretrained(dtype=...)` switches torch's process-wide default dtype while it builds

@@ -31,15 +31,8 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from asr.engines.loading import (
-    DevicePlan,
-    Loaded,
-    LocalModel,
-    decode_linears_on_onednn,
-    load_local,
-    onednn_linear_pays,
-    quantize_linear_int8,
-)
+from asr.engines.cpu_tuning import tune_for_cpu
+from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
 from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
@@ -121,21 +114,29 @@ class _ProbeState:
 # Memory one more ~20 s chunk in a batch needs: its KV cache (28 layers x 2 x 8 heads x 128 x ~600 tokens,
 # ~130 MB in fp32, half in bf16), encoder activations and logits, with headroom.
 BYTES_PER_SEQUENCE = 512 * 1024 * 1024
-# A CPU decode step reads every weight once for the whole batch; past 8 rows that stops paying end to end.
-# Per decode step and row, bf16 gains (26.7 ms at batch 8, 10.4 at 32; float32 44.1 and 41.9), but the
-# whole batch's encoder and prefill run at once: the 10-minute run took 109 s and peaked at 3.45 GB at
-# batch 8, 115 s and 4.78 GB at 16 (bench/README.md: "Fair comparison: vLLM's caches off").
-CPU_MAX_BATCH = 8
 GPU_MAX_BATCH = 32
 
 
-def choose_batch_size(device: str, free_bytes: int | None) -> int:
+def cpu_max_batch(dtype: torch.dtype) -> int:
+    """A CPU decode step reads every weight once for the whole batch, so more rows share the reads; but an
+    engine call is what a Cancel (and the next progress update) waits for, and it grows with the batch.
+
+    Measured on the real-shape 0.6B, 20 s chunks (bench/README.md, "Batch size on a CPU"): bf16 at 16 rows
+    cut a row's share of a decode step from 21.9 to 14.3 ms and the 10-minute run from 114.8 to 94.8 s
+    (peak 3.16 GB: the encoder runs row by row, `asr.engines.cpu_tuning`), one call ~40 s. float32 gains as
+    much per row (36.3 -> 22.3 ms) but its prefill is 2.6 s a row: a 16-row call would take ~68 s against
+    ~42 s at 8, and float32 at 8 is already faster than vLLM on the same CPU. So 16 in bf16, 8 otherwise.
+    """
+    return 16 if dtype == torch.bfloat16 else 8
+
+
+def choose_batch_size(plan: DevicePlan, free_bytes: int | None) -> int:
     """As many chunks as free memory holds, capped per device.
 
-    On a CPU a batch shares each decoder weight read across chunks (decode is memory-bound); on a GPU it
-    fills the device. `ASR_BATCH_SIZE` (asr.settings) overrides this in the pipeline.
+    On a CPU a batch shares each decoder weight read across chunks; on a GPU it fills the device.
+    `ASR_BATCH_SIZE` (asr.settings) overrides this in the pipeline.
     """
-    cap = GPU_MAX_BATCH if device == "cuda" else CPU_MAX_BATCH
+    cap = GPU_MAX_BATCH if plan.device == "cuda" else cpu_max_batch(plan.dtype)
     if free_bytes is None:
         return cap
     return max(1, min(cap, free_bytes // BYTES_PER_SEQUENCE))
@@ -193,8 +194,7 @@ class AsrEngine(LocalModel):
         loaded = load_local(Qwen3ASRForConditionalGeneration, model, "model", plan)
         if loaded.plan.int8:
             quantize_linear_int8(loaded.model)
-        elif onednn_linear_pays(loaded.plan):
-            log.info("Decoder Linear layers on oneDNN: %d", decode_linears_on_onednn(loaded.model))
+        tune_for_cpu(loaded.model, loaded.plan)
         return cls(loaded)
 
     #: Everything the pipeline can use: the tokens' probabilities come from `generate`, and the probe stops
@@ -212,7 +212,7 @@ class AsrEngine(LocalModel):
         return self.plan.device
 
     def preferred_batch_size(self) -> int:
-        return choose_batch_size(self.plan.device, free_memory(self.plan.device))
+        return choose_batch_size(self.plan, free_memory(self.plan.device))
 
     def _watched(self, run: Callable[[], Any]) -> Any:
         """`run()` under the lock, redone once in a wider precision if its fp16 logits overflow."""

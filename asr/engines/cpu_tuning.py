@@ -1,0 +1,83 @@
+"""How the speech model runs on a CPU: measured choices that change its cost, not its results.
+
+Both are applied in place, after loading, by swapping a module's class for a subclass that computes the same
+thing another way (weights, parameters and tied weights untouched):
+
+* float32 decoder matmuls on oneDNN (`OneDnnLinear`): speed. At a decode step's few rows torch's default
+  float32 GEMM is slow, oneDNN's is not; bf16 already runs on oneDNN.
+* the audio encoder one batch row at a time (`RowByRowEncoder`): memory. Its convolution front end holds
+  480 x 64 x 50 activations per second of audio, twice (before and after GELU): ~1 GB in bf16 for a batch of
+  eight 20 s chunks, growing with the batch, which is what capped the CPU batch. Row by row it holds one
+  chunk's; each row's encoder is independent of the others', so the output is the same.
+"""
+
+from __future__ import annotations
+
+import platform
+from typing import Any
+
+import torch
+from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.models.qwen3_asr.modeling_qwen3_asr import Qwen3ASREncoder
+
+from asr.engines.loading import DevicePlan
+
+
+class OneDnnLinear(torch.nn.Linear):
+    """A float32 Linear whose matmul is oneDNN's rather than torch's default CPU GEMM.
+
+    On a 2-core AVX-512 CPU at 8 rows: 54 GFLOP/s for an MLP projection against oneDNN's 86, and the
+    1024 x 151936 LM head 107 ms against 35; a whole batch-8 decode step of the real-shape 0.6B went
+    450 -> 265 ms (`python -m bench profile --experiments plain`). At a prefill's hundreds of rows the two
+    are equal.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(input, self.weight, self.bias, "none", [], "")
+
+
+class RowByRowEncoder(Qwen3ASREncoder):
+    """The audio encoder called once per batch row, each row cut to its own frames (no padding encoded).
+
+    The encoder returns every row's valid frames packed one row after the other; so do these calls,
+    concatenated.
+    """
+
+    def forward(
+        self, input_features: torch.Tensor, input_features_mask: torch.Tensor, **kwargs: Any
+    ) -> BaseModelOutputWithPooling:
+        if input_features.shape[0] == 1:
+            return super().forward(input_features, input_features_mask, **kwargs)
+        chunk = self.n_window * 2
+        states = []
+        for row in range(input_features.shape[0]):
+            frames = (
+                int(input_features_mask[row].nonzero().max()) + 1 if input_features_mask[row].any() else 0
+            )
+            end = max(chunk, -(-frames // chunk) * chunk)
+            out = super().forward(
+                input_features[row : row + 1, :, :end], input_features_mask[row : row + 1, :end], **kwargs
+            )
+            states.append(out.last_hidden_state)
+        return BaseModelOutputWithPooling(last_hidden_state=torch.cat(states))
+
+
+def onednn_linear_pays(plan: DevicePlan) -> bool:
+    """float32 on an x86-64 CPU (oneDNN's own target; elsewhere the default GEMM is left alone)."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    cpu_float32 = plan.device == "cpu" and plan.dtype == torch.float32 and not plan.int8
+    return cpu_float32 and x86 and torch.backends.mkldnn.is_available()
+
+
+def tune_for_cpu(model: Any, plan: DevicePlan) -> None:
+    """Apply what pays on this plan's device, in place (nothing on a GPU, whose memory and kernels differ)."""
+    if plan.device != "cpu":
+        return
+    model.model.audio_tower.__class__ = RowByRowEncoder
+    if onednn_linear_pays(plan):
+        # only the decoder: it runs once per generated token at a few rows, where oneDNN gains; the
+        # audio encoder runs once per chunk at hundreds of rows, where it does not
+        decoder = [*model.model.language_model.modules(), model.lm_head]
+        for module in decoder:
+            if type(module) is torch.nn.Linear:
+                module.__class__ = OneDnnLinear
