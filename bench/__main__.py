@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
         "--in-flight", default="8,32", help="vLLM: one recording's requests in flight, each measured"
     )
     server.add_argument("--kv-cache-gib", type=int, default=2, help="vLLM's CPU KV cache")
+    server.add_argument("--repeats", type=int, default=1, help="runs of each measurement (median shown)")
     server.add_argument("--json", type=Path, help="write the raw results here")
     live = add_live_parser(sub)
     child = sub.add_parser("child")  # internal: one measurement in a fresh process

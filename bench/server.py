@@ -6,7 +6,9 @@ for several at once (a team), and what each costs in memory. Both engines run th
 (random weights name none), each chunk decoding its whole token budget (`min_new_tokens` in process,
 `min_tokens` + `ignore_eos` on the server), so both decode the same tokens.
 Each measurement runs in a fresh child process (its peak RSS is its own); the vLLM server's peak is sampled
-over its whole process tree while the child runs. Numbers only, never asserted.
+over its whole process tree while the child runs. `--repeats N` runs each measurement N times (the
+in-process ones before the server starts, the server's concurrencies in rounds) and shows the median wall
+time and the largest peak. Numbers only, never asserted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import threading
@@ -148,6 +151,22 @@ def _measure(
     return result
 
 
+def _median(runs: list[dict]) -> dict:
+    """One row for repeated runs of a measurement: the median wall time, the largest peaks."""
+    wall = statistics.median(r["wall_s"] for r in runs)
+    servers = [r["server_peak_mb"] for r in runs if r["server_peak_mb"]]
+    return {
+        **runs[0],
+        "runs": len(runs),
+        "walls_s": [r["wall_s"] for r in runs],
+        "wall_s": wall,
+        "audio_s_per_s": runs[0]["audio_s"] / wall,
+        "rtf": wall / runs[0]["audio_s"],
+        "client_peak_mb": max(r["client_peak_mb"] for r in runs),
+        "server_peak_mb": max(servers) if servers else None,
+    }
+
+
 def server_main(args: argparse.Namespace) -> None:
     root = assets.cache_dir(args.cache)
     checkpoint = assets.checkpoint(root)
@@ -161,9 +180,10 @@ def server_main(args: argparse.Namespace) -> None:
     if args.dtype:
         local["ASR_DTYPE"] = args.dtype
     in_flight = [int(n) for n in args.in_flight.split(",")]
-    results = [_measure("in-process", one, local, args, None)]
+    repeats = range(args.repeats)
+    results = [_median([_measure("in-process", one, local, args, None) for _ in repeats])]
     if args.at_once:
-        results.append(_measure("in-process", team, local, args, None))
+        results.append(_median([_measure("in-process", team, local, args, None) for _ in repeats]))
     workdir = root / "vllm-bench"
     workdir.mkdir(exist_ok=True)
     started = time.perf_counter()
@@ -180,22 +200,28 @@ def server_main(args: argparse.Namespace) -> None:
     try:
         remote = {"ASR_BACKEND": "vllm", "ASR_SERVER": server.url, "ASR_SERVER_KEY": _KEY}
         pid = server.process.pid
-        results += [_measure("vllm", one, remote, args, pid, n) for n in in_flight]
+        runs: dict[int, list[dict]] = {n: [] for n in in_flight}
+        for _ in repeats:  # each concurrency once per round, so drift on the box spreads over all of them
+            for n in in_flight:
+                runs[n].append(_measure("vllm", one, remote, args, pid, n))
+        results += [_median(runs[n]) for n in in_flight]
         if args.at_once:
-            results.append(_measure("vllm", team, remote, args, pid))
+            results.append(_median([_measure("vllm", team, remote, args, pid) for _ in repeats]))
     finally:
         server.stop()
     print(f"# in-process vs vLLM-CPU, real-shape 0.6B (random weights), {args.tokens_per_second} tokens/s")
     print(f"precision {args.dtype or 'the app default'}; CPU capability {_cpu_capability()}")
-    print(f"vLLM start-up: {startup:.0f} s\n")
-    columns = "batch / in flight | audio (s) | wall (s) | audio-s per s | RTF | app peak MB | server peak MB"
-    print(f"| engine | at once | {columns} |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"vLLM start-up: {startup:.0f} s; median of {args.repeats} run(s) per row, every run listed\n")
+    columns = "batch / in flight | audio (s) | wall (s) | runs (s) | audio-s per s | RTF | app peak MB"
+    print(f"| engine | at once | {columns} | server peak MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         server_mb = f"{r['server_peak_mb']:.0f}" if r["server_peak_mb"] else "–"
+        walls = ", ".join(f"{w:.1f}" for w in r["walls_s"])
         print(
             f"| {r['engine']} | {r['files']} | {r['batch']} | {r['audio_s']:.0f} | {r['wall_s']:.1f} "
-            f"| {r['audio_s_per_s']:.2f} | {r['rtf']:.3f} | {r['client_peak_mb']:.0f} | {server_mb} |"
+            f"| {walls} | {r['audio_s_per_s']:.2f} | {r['rtf']:.3f} | {r['client_peak_mb']:.0f} "
+            f"| {server_mb} |"
         )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
