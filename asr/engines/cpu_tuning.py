@@ -51,9 +51,7 @@ class RowByRowEncoder(Qwen3ASREncoder):
         chunk = self.n_window * 2
         states = []
         for row in range(input_features.shape[0]):
-            frames = (
-                int(input_features_mask[row].nonzero().max()) + 1 if input_features_mask[row].any() else 0
-            )
+            frames = int(input_features_mask[row].sum())  # the mask is a prefix, as the encoder reads it
             end = max(chunk, -(-frames // chunk) * chunk)
             out = super().forward(
                 input_features[row : row + 1, :, :end], input_features_mask[row : row + 1, :end], **kwargs
