@@ -16,7 +16,16 @@ import torch
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set of this process so far (Linux reports KiB)."""
+    """Peak resident set of this process so far, in MiB. On Linux the kernel's high-water mark of this
+    program's memory (`VmHWM`): `ru_maxrss` is carried across `exec` from the parent, so a bench child started
+    by a parent that once held a model (building the checkpoint) would report the parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

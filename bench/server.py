@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -47,6 +46,7 @@ def _child(engine: str, files: list[str], tokens_per_second: float, in_flight: i
     from asr.job import Transcribed, run_job
     from asr.settings import load_settings
     from asr.transcribe import TranscribeOptions
+    from bench.probe import peak_rss_mb
 
     settings = load_settings()
     backend = load_backend(settings)
@@ -59,7 +59,7 @@ def _child(engine: str, files: list[str], tokens_per_second: float, in_flight: i
     if not all(isinstance(o, Transcribed) for o in outcomes):
         raise RuntimeError(f"{engine}: a job did not transcribe")
     audio = sum(o.transcript.duration_s for o in outcomes if isinstance(o, Transcribed))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     batch = in_flight or settings.batch_size or backend.preferred_batch_size()
     return {
         "engine": engine,
