@@ -332,6 +332,9 @@ def remove_uploads(page, names: Iterable[str]) -> None:
 
 
 def start_transcription(page) -> None:
+    """Click Transcribe once the page's run is over: a click during the run that an upload started can land
+    on the button that run is replacing, and no job starts."""
+    wait_idle(page)
     transcribe_button(page).click()
 
 
