@@ -23,6 +23,10 @@ from asr.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# transformers builds a model under `torch.set_default_dtype(<the model's dtype>)`, which is process-wide: a
+# load beside it made its own tensors in bf16 (the speaker model's float32 warm-up failed with a
+# RuntimeError when a user switched speakers on while the speech model loaded). Loads run one at a time.
+_ONE_LOAD_AT_A_TIME = threading.Lock()
 
 
 def load_backend(settings: Settings) -> Backend:
@@ -61,7 +65,8 @@ class BackgroundLoad(Generic[T]):
 
     def _load(self, load: Callable[[], T]) -> None:
         try:
-            self._loaded = load()
+            with _ONE_LOAD_AT_A_TIME:
+                self._loaded = load()
         except UserFacingError as exc:
             self._error = exc
         except Exception as exc:  # a broken install or checkpoint: say so instead of "still loading" forever

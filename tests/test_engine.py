@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -212,6 +214,32 @@ def test_background_loader_turns_an_unexpected_failure_into_a_message() -> None:
     with pytest.raises(UserFacingError) as failed:
         loader.get(timeout=30)
     assert failed.value.code == "model_incompatible", "not 'still loading' forever"
+
+
+def test_background_loads_run_one_at_a_time() -> None:
+    """transformers switches torch's process-wide default dtype while it builds a model: the speaker model's
+    warm-up, loading beside the speech model, made its input in bf16 and failed."""
+    release, order = threading.Event(), []
+
+    def first() -> int:
+        order.append("first started")
+        release.wait(10)
+        order.append("first done")
+        return 1
+
+    def second() -> int:
+        order.append("second started")
+        return 2
+
+    a = BackgroundLoad(first, name="first")
+    while not order:
+        time.sleep(0.01)
+    b = BackgroundLoad(second, name="second")
+    time.sleep(0.3)
+    assert order == ["first started"] and not b.ready, "the second load waits for the first"
+    release.set()
+    assert a.get(timeout=10) == 1 and b.get(timeout=10) == 2
+    assert order == ["first started", "first done", "second started"]
 
 
 GIB = 1024**3
