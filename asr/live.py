@@ -14,13 +14,14 @@ CPU each generated token costs ~0.1 s at batch 1, so decoding only the new words
 language is checked on the first utterance that has one, by the file's policy (`asr.langid.is_accepted`), and
 the decision is kept; each utterance is tagged by the model, as a file's chunks are.
 
-Commits go first: no provisional text is refreshed while a finished utterance waits. When the engine cannot
-keep up, finished utterances wait longer: past `BEHIND_S` the worker commits what is waiting together,
-neighbouring utterances merged into longer chunks and decoded as one batch: longer steps, so the lag stops
-growing instead of growing without bound; `LiveView.behind` says so. At Stop (or at the length limit) what is
-left is committed, and the recording gets what a file gets: speakers over the whole recording, word times, the
-player. A recording whose page stops sending audio for `IDLE_S` (a closed tab) is cancelled and its folder
-removed.
+Commits go first: no provisional text is refreshed while a finished utterance waits. The oldest one goes on
+alone from its provisional decode when it has one (its text is ready soonest); the others that wait are
+committed in one engine call, as rows of one batch, each its own segment. When the engine cannot keep up,
+more of them wait, and a call commits them all in about the time of one (a decode step on a CPU reads every
+weight once, whatever the batch): longer steps, so the lag stops growing instead of growing without bound;
+past `BEHIND_S` `LiveView.behind` says so. At Stop (or at the length limit) what is left is committed, and
+the recording gets what a file gets: speakers over the whole recording, word times, the player. A recording
+whose page stops sending audio for `IDLE_S` (a closed tab) is cancelled and its folder removed.
 """
 
 from __future__ import annotations
@@ -60,9 +61,8 @@ log = logging.getLogger(__name__)
 
 STEP_S = 1.0  # provisional text is refreshed at most this often
 ENGINE_SHARE = 1 / 3  # and takes at most this share of the engine's time, so commits are not starved
-BEHIND_S = 4.0  # a finished utterance waiting this long for its text: commit in longer steps
+BEHIND_S = 4.0  # a finished utterance waiting this long for its text: the page says the machine is behind
 IDLE_S = 10.0  # no audio for this long: the page that sent it is gone
-MERGE_GAP_S = 2.0  # when behind, utterances this close are committed as one chunk
 ROLLBACK_PIECES = 5  # a re-decode goes on from the last text of its utterance less this many tokens
 POLL_S = 0.05
 
@@ -316,21 +316,10 @@ class _Recognizer:
         starts = [u.start_s for u in self.pending] + ([current.start_s] if current else [])
         self.audio.forget_before(min([*starts, self.cutter.heard_s - 1.0]))
 
-    @property
-    def lag_s(self) -> float:
-        """How long the oldest utterance not yet committed has been over (0 when none is waiting): the
-        delay a reader sees between someone's last word and its final text."""
-        received_s = self.job._received / SAMPLE_RATE
-        return received_s - self.pending[0].end_s if self.pending else 0.0
-
-    @property
-    def behind(self) -> bool:
-        return self.lag_s > BEHIND_S
-
     def step(self) -> bool:
         """One engine call, if one is due: a commit before a provisional. False when there was none."""
         if self.pending:
-            self.commit(self.pending)
+            self.commit(self._due())
             return True
         current = self.cutter.current()  # nothing waits for its commit: the text in progress may refresh
         if current is None:
@@ -350,27 +339,37 @@ class _Recognizer:
         self.job._show([], output.text, self.pending)
         return True
 
+    def _due(self) -> list[Utterance]:
+        """What the next commit takes: the oldest waiting utterance alone when a provisional decode of it can
+        be kept or gone on from (its text is ready soonest, and a batch row cannot go on from a text of its
+        own), otherwise every utterance that waits."""
+        first, last = self.pending[0], self.provisional
+        if last is not None and (_covers(last.utterance, first) or self._prefix_for(first) is not None):
+            return [first]
+        return list(self.pending)
+
     def finish(self) -> None:
         self.cutter.finish()
         self.pending.extend(self.cutter.take_closed())
-        if self.pending:
-            self.commit(self.pending)
+        while self.pending:
+            self.commit(self._due())
 
     def commit(self, utterances: list[Utterance]) -> None:
-        behind = self.behind
-        groups = _merged(utterances, self.options.chunk_max_s) if behind else [[u] for u in utterances]
-        spans = [Utterance(group[0].start_s, group[-1].end_s) for group in groups]
+        """Commit these utterances, each its own segment: the one a provisional decode already heard whole
+        keeps that text, one a provisional decode heard part of goes on from it, and several are decoded
+        as rows of one batch (a CPU decode step reads every weight once whatever the batch, so a machine
+        that fell behind catches up on all that waits in about the time of the longest)."""
+        utterances = list(utterances)  # `self.pending` is emptied below
         last = self.provisional
-        reused = len(spans) == 1 and last is not None and _covers(last.utterance, spans[0])
-        if reused and last is not None:
-            outputs, budget = [last.output], last.budget
+        if len(utterances) == 1 and last is not None and _covers(last.utterance, utterances[0]):
+            outputs = [(last.output, last.budget)]
         else:
             size = max(1, self.backend.preferred_batch_size())
-            outputs, budget = [], 0
-            prefix = self._prefix_for(spans[0]) if len(spans) == 1 else None
-            for at in range(0, len(spans), size):
-                said, budget = self._decode(spans[at : at + size], prefix)
-                outputs.extend(said)
+            outputs = []
+            prefix = self._prefix_for(utterances[0]) if len(utterances) == 1 else None
+            for at in range(0, len(utterances), size):
+                said, budget = self._decode(utterances[at : at + size], prefix)
+                outputs.extend((output, budget) for output in said)
         received_s = self.job._received / SAMPLE_RATE
         now = self.job._clock()
         for utterance in utterances:
@@ -378,7 +377,7 @@ class _Recognizer:
         self.job.timeline.lags.append((self.cutter.heard_s, received_s - utterances[0].end_s))
         del self.pending[: len(utterances)]
         self.provisional = None
-        added = [self._segment(span, output, budget) for span, output in zip(spans, outputs, strict=True)]
+        added = [self._segment(u, *decoded) for u, decoded in zip(utterances, outputs, strict=True)]
         self.scope.redaction.add(added)
         self.segments.extend(added)
         self._forget()
@@ -470,18 +469,3 @@ def _continued(before: ChunkOutput, kept: Sequence[Piece], prefix: str, after: C
 def _covers(decoded: Utterance, span: Utterance) -> bool:
     """A provisional decode of the same utterance that already heard all of it (it ran during the pause)."""
     return abs(decoded.start_s - span.start_s) < 1e-6 and decoded.end_s >= span.end_s - 1e-6
-
-
-def _merged(utterances: list[Utterance], max_s: float) -> list[list[Utterance]]:
-    groups: list[list[Utterance]] = []
-    for utterance in utterances:
-        group = groups[-1] if groups else None
-        if (
-            group is not None
-            and utterance.start_s - group[-1].end_s < MERGE_GAP_S
-            and utterance.end_s - group[0].start_s <= max_s
-        ):
-            group.append(utterance)
-        else:
-            groups.append([utterance])
-    return groups

@@ -76,8 +76,10 @@ def _words_for_tokens(engine: Any, tag_tokens: int) -> None:
     """Random weights write no words, so `asr.live` would never have text to go on from: each token a call
     generated after its tag becomes a word `wN` (N counting from the start of the utterance's answer), and
     a re-decode that goes on from kept text (`prefix`) decodes only the rest, the audio's count less the
-    kept words. The forward passes are the model's own; only the spelling of their tokens is the bench's.
-    Installed under `fix_pipeline_length`, which sets the count for the audio."""
+    kept words; a call whose language is given decodes no tag (the prompt ends with it, as in the engine's
+    `_prefixed_inputs`), so a re-decode is its rollback plus the new audio's words. The forward passes
+    are the model's own; only the spelling of their tokens is the bench's. Installed under
+    `fix_pipeline_length`, which sets the count for the audio."""
     from asr.engines.protocol import ChunkOutput
     from asr.outputs.transcript import Piece
 
@@ -85,8 +87,9 @@ def _words_for_tokens(engine: Any, tag_tokens: int) -> None:
 
     def transcribe(audios: Any, **kwargs: Any) -> Any:
         kept = len((kwargs.get("prefix") or "").split())
-        if kept:
-            kwargs["max_new_tokens"] = max(1, kwargs["max_new_tokens"] - kept)
+        forced = tag_tokens if kwargs.get("language") else 0  # a forced language: the prompt holds the tag
+        if kept or forced:
+            kwargs["max_new_tokens"] = max(1, kwargs["max_new_tokens"] - kept - forced)
         said = []
         for output in real(audios, **kwargs):
             words = [
@@ -104,7 +107,7 @@ def _words_for_tokens(engine: Any, tag_tokens: int) -> None:
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """One precision: load, warm up, feed the recording in real time, Stop, and the raw timeline."""
     import asr.live as live
-    from asr.background import load_backend
+    from asr.background import BackgroundLoad, load_backend
     from asr.engines.transformers_engine import AsrEngine
     from asr.job import Failed, JobModels, Transcribed
     from asr.settings import load_settings
@@ -115,11 +118,16 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     settings = load_settings()
     started = time.perf_counter()
-    backend = load_backend(settings)
+    # Loaded and warmed up in a thread that then ends, as the page does (`BackgroundLoad`): OpenMP keeps a
+    # pool of worker threads for each thread that ran torch, while that thread lives. Loading here, in the
+    # main thread, left a second pool beside the live job's, and with more pool threads than cores OpenMP
+    # puts idle workers to sleep after each parallel region instead of letting them spin: every engine call
+    # of the live job took 20-40 % longer than in the app.
+    backend = BackgroundLoad(lambda: load_backend(settings)).get()
     load_s = time.perf_counter() - started
     if not isinstance(backend, AsrEngine):
         raise SystemExit("python -m bench live measures the in-process engine (ASR_BACKEND=transformers)")
-    warmup_s = _warm_up(backend.model, backend.processor)
+    warmup_s = BackgroundLoad(lambda: _warm_up(backend.model, backend.processor), "bench-warm-up").get()
     _words_for_tokens(backend, spec["tag_tokens"])
     fix_pipeline_length(backend, spec["tokens_per_second"], spec["tag_tokens"])
     _decode_the_whole_budget(backend)  # min_new_tokens = max_new_tokens: the whole (realistic) budget

@@ -117,7 +117,10 @@ def test_a_page_that_stops_sending_is_a_cancelled_recording_and_its_folder_goes(
 
 
 class SlowEngine:
-    """The real engine, made to take `seconds` longer per chunk: a machine that cannot keep up."""
+    """The real engine, made to take `seconds` longer per call, and a tenth of that more for each further
+    row: a machine that cannot keep up. A CPU's decode step reads every weight once whatever the batch, so a
+    row costs little more than the call (`python -m bench live`: a 39-token call of 10 s of audio took 7.6 s
+    alone and 8.3 s with a second row)."""
 
     def __init__(self, engine: AsrEngine, seconds: float) -> None:
         self.engine = engine
@@ -149,7 +152,7 @@ class SlowEngine:
     ) -> list[ChunkOutput]:
         self.calls.append(len(audios))
         self.prefixes.append(prefix)
-        time.sleep(self.seconds * len(audios))
+        time.sleep(self.seconds * (1 + 0.1 * (len(audios) - 1)))
         return self.engine.transcribe(
             audios,
             language=language,
@@ -160,7 +163,7 @@ class SlowEngine:
         )
 
 
-def test_a_machine_that_cannot_keep_up_says_so_and_commits_in_longer_steps(
+def test_a_machine_that_cannot_keep_up_says_so_and_commits_what_waits_together(
     english_engine: AsrEngine, voice: np.ndarray
 ) -> None:
     short = voice[: int(1.2 * SAMPLE_RATE)]
@@ -174,7 +177,8 @@ def test_a_machine_that_cannot_keep_up_says_so_and_commits_in_longer_steps(
     outcome = job.wait(120)
     assert isinstance(outcome, Transcribed), outcome
     assert any(v.behind for v in views), "the page was told the machine is behind"
-    assert len(outcome.transcript.segments) < 12, "waiting utterances were merged into longer chunks"
+    assert max(slow.calls) > 1, "the utterances that waited were committed together, in one call"
+    assert len(outcome.transcript.segments) == 12, "each utterance is still its own segment"
     spoken = sum(s.end - s.start for s in outcome.transcript.segments)
     assert spoken >= 12 * 1.0, "no speech was dropped to catch up"
     lags = [lag for _, lag in job.timeline.lags]
