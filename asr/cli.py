@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from asr.archive import Board, Plan, plan_archive, run_archive, unusable
-from asr.background import load_aligner, load_backend, load_speaker_model
+from asr.background import in_passing_thread, load_aligner, load_backend, load_speaker_model
 from asr.engines.protocol import Backend
 from asr.errors import UserFacingError
 from asr.i18n import Lang, settings_error, t
@@ -299,9 +299,11 @@ def _write_private(target: Path, data: bytes) -> None:
 
 
 def _load_or_explain(load: Callable[[], T], reporter: Reporter, default_id: str) -> T | None:
-    """What `load` returns, or None after saying why it failed (and how to fetch a missing model)."""
+    """What `load` returns, or None after saying why it failed (and how to fetch a missing model). It loads in
+    a thread of its own that ends (`in_passing_thread`), so the jobs' thread is the only one with torch's
+    worker pool."""
     try:
-        return load()
+        return in_passing_thread(load)
     except UserFacingError as exc:
         reporter.say(t(exc.code, reporter.lang, **exc.params))
         if exc.code.endswith("_missing"):

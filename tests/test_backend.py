@@ -10,6 +10,7 @@ registry like any engine: the least a second engine may offer still goes through
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,26 @@ def test_the_cli_runs_on_another_backend_unchanged(monkeypatch, capsys, speech_f
     assert cli_module.main(["transcribe", str(speech_files[("en", "wav")])]) == 0
     assert capsys.readouterr().out == "hello world\n"
     assert fake.calls
+
+
+def test_the_cli_loads_its_model_in_a_thread_that_has_ended_before_the_first_job(
+    monkeypatch, capsys, speech_files
+) -> None:
+    """torch's OpenMP keeps a worker pool per thread that ran torch while that thread lives: a model loaded
+    in the main thread, which then waits while a folder's jobs run on another, slowed every job down."""
+    fake = FakeBackend()
+    loaded_in: list[threading.Thread] = []
+
+    def load(settings: Settings) -> FakeBackend:
+        loaded_in.append(threading.current_thread())
+        return fake
+
+    monkeypatch.setattr(cli_module, "load_backend", load)
+    stub_process_hooks(monkeypatch)
+    assert cli_module.main(["transcribe", str(speech_files[("en", "wav")])]) == 0
+    assert capsys.readouterr().out == "hello world\n"
+    [loader] = loaded_in
+    assert loader is not threading.main_thread() and not loader.is_alive()
 
 
 class PlainEngine:
