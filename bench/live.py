@@ -107,7 +107,7 @@ def _words_for_tokens(engine: Any, tag_tokens: int) -> None:
 def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """One precision: load, warm up, feed the recording in real time, Stop, and the raw timeline."""
     import asr.live as live
-    from asr.background import BackgroundLoad, load_backend
+    from asr.background import in_passing_thread, load_backend
     from asr.engines.transformers_engine import AsrEngine
     from asr.job import Failed, JobModels, Transcribed
     from asr.settings import load_settings
@@ -118,16 +118,13 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
     settings = load_settings()
     started = time.perf_counter()
-    # Loaded and warmed up in a thread that then ends, as the page does (`BackgroundLoad`): OpenMP keeps a
-    # pool of worker threads for each thread that ran torch, while that thread lives. Loading here, in the
-    # main thread, left a second pool beside the live job's, and with more pool threads than cores OpenMP
-    # puts idle workers to sleep after each parallel region instead of letting them spin: every engine call
-    # of the live job took 20-40 % longer than in the app.
-    backend = BackgroundLoad(lambda: load_backend(settings)).get()
+    # Loaded and warmed up in threads that end, as the page and the CLI do (`in_passing_thread` says why):
+    # loaded in this main thread, every engine call of the live job took 20-40 % longer than in the app.
+    backend = in_passing_thread(lambda: load_backend(settings))
     load_s = time.perf_counter() - started
     if not isinstance(backend, AsrEngine):
         raise SystemExit("python -m bench live measures the in-process engine (ASR_BACKEND=transformers)")
-    warmup_s = BackgroundLoad(lambda: _warm_up(backend.model, backend.processor), "bench-warm-up").get()
+    warmup_s = in_passing_thread(lambda: _warm_up(backend.model, backend.processor))
     _words_for_tokens(backend, spec["tag_tokens"])
     fix_pipeline_length(backend, spec["tokens_per_second"], spec["tag_tokens"])
     _decode_the_whole_budget(backend)  # min_new_tokens = max_new_tokens: the whole (realistic) budget
