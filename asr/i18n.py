@@ -42,6 +42,11 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "文件似乎已损坏或不完整，只转写了能读取的部分。",
         "en": "The file seems damaged or cut off; only the readable part was transcribed.",
     },
+    "live_limit_reached": {
+        "zh": "录音已达到允许的最长时长（{limit}），在此停止；已转写听到的全部内容。",
+        "en": "The recording reached the longest length allowed ({limit}) and stopped there; everything "
+        "heard until then is transcribed.",
+    },
     "no_speech": {
         "zh": "没有找到语音：这段录音是静音的。",
         "en": "No speech found: the recording is silent.",
@@ -407,6 +412,43 @@ TEXT: dict[str, dict[Lang, str]] = {
         "widen --accept, or skip the check with --accept any.",
     },
     "cli_summary": {"zh": "已转写 {done}/{total} 个文件。", "en": "{done} of {total} files transcribed."},
+    # --- command line, live mode (python -m asr live) ------------------------------------------------
+    "cli_live_needs_sounddevice": {
+        "zh": "命令行实时转写需要声音库：pip install sounddevice（Linux 上还需 libportaudio2）。"
+        "网页的实时模式不需要它。",
+        "en": "Live transcription from the command line needs a sound library: pip install sounddevice "
+        "(on Linux also the libportaudio2 package). The page's live mode does not need it.",
+    },
+    "cli_live_needs_portaudio": {
+        "zh": "找不到 PortAudio 库：请安装系统的 PortAudio"
+        "（Debian/Ubuntu：sudo apt install libportaudio2）。",
+        "en": "The PortAudio library was not found: install your system's PortAudio "
+        "(Debian/Ubuntu: sudo apt install libportaudio2).",
+    },
+    "cli_live_no_device": {
+        "zh": "无法打开输入设备（麦克风）：{reason}。请检查麦克风已连接并允许使用；"
+        "python -m sounddevice 可列出所有设备，用 --device 选择。",
+        "en": "The input device (microphone) could not be opened: {reason}. Check that one is connected and "
+        "allowed; python -m sounddevice lists them all, --device picks one.",
+    },
+    "cli_live_listening": {
+        "zh": "正在听（默认输入设备）。按 Ctrl-C 停止；文字定稿后写到标准输出。",
+        "en": "Listening (default input device). Press Ctrl-C to stop; text goes to stdout as it is final.",
+    },
+    "cli_live_overflow": {
+        "zh": "输入设备丢失了一部分音频（读取不够快）。",
+        "en": "The input device dropped some audio (it was not read fast enough).",
+    },
+    "cli_live_format_needs_out": {
+        "zh": "实时模式下，文字在定稿时逐行输出；其他格式请用 --out 指定文件，在停止时写入整段录音。",
+        "en": "Live mode prints text line by line as it is final; for another format name a file with --out, "
+        "written with the whole recording at Stop.",
+    },
+    "cli_live_saved": {"zh": "已保存整段录音的转写。", "en": "The whole recording's transcript was saved."},
+    "cli_live_out_is_folder": {
+        "zh": "实时模式的 --out 是一个文件（例如 --out notes.txt），不是文件夹。",
+        "en": "In live mode --out names a file (e.g. --out notes.txt), not a folder.",
+    },
     # --- command line, folder mode (asr.archive) ------------------------------------------------------
     "archive_one_folder": {
         "zh": "请给出一个文件夹，或者一个或多个文件：不能给多个文件夹，也不能把文件夹和文件混在一起。",

@@ -49,7 +49,7 @@ from asr.job import (
 )
 from asr.langid import is_accepted, refusal_error
 from asr.outputs.confidence import fit_pieces
-from asr.outputs.transcript import Piece, Segment, Timings, Transcript
+from asr.outputs.transcript import Piece, Segment, Timings, Transcript, clock
 from asr.settings import Settings
 from asr.speech.audio import SAMPLE_RATE
 from asr.speech.chunking import Chunk
@@ -190,9 +190,20 @@ class LiveJob:
         self._stop.set()
         self._wake.set()
 
+    def cancel(self) -> None:
+        """End the recording without its last text (a second Ctrl-C): the engine call in flight finishes,
+        nothing more is decoded, and the folder is removed; the outcome is `Cancelled`."""
+        self._cancel.set()
+        self.stop()
+
     def wait(self, timeout: float | None = None) -> JobOutcome | None:
         self._thread.join(timeout)
         return self._outcome
+
+    @property
+    def ended(self) -> bool:
+        """Its worker is gone: the outcome is made, or (a failure no outcome could hold) never will be."""
+        return not self._thread.is_alive()
 
     def view(self) -> LiveView:
         """Read at any time, also while the worker is inside an engine call: the lag is counted up to now."""
@@ -247,7 +258,9 @@ class LiveJob:
             data = self._take_inbox()
             if written + len(data) // 2 > limit:
                 data = data[: 2 * (limit - written)]
-                recognizer.scope.warnings.append(Notice("truncated_warning"))
+                recognizer.scope.warnings.append(
+                    Notice("live_limit_reached", {"limit": clock(limit / SAMPLE_RATE)})
+                )
                 self._stop.set()
                 ending = True
             if data:
@@ -257,7 +270,7 @@ class LiveJob:
             self._heard_s = written / SAMPLE_RATE
             if ending:
                 recognizer.finish()
-                return True
+                return not self._cancel.is_set()
             if self._clock() - self._last_audio > IDLE_S:
                 log.info("Live recording abandoned: no audio for %.0f s", IDLE_S)
                 self._cancel.set()
@@ -351,7 +364,7 @@ class _Recognizer:
     def finish(self) -> None:
         self.cutter.finish()
         self.pending.extend(self.cutter.take_closed())
-        while self.pending:
+        while self.pending and not self.job._cancel.is_set():
             self.commit(self._due())
 
     def commit(self, utterances: list[Utterance]) -> None:
