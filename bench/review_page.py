@@ -28,7 +28,16 @@ from pathlib import Path
 
 from bench.checkpoints import build_checkpoint
 from testkit.audio import make_long_mp3
-from testkit.browser import CHROMIUM, CHROMIUM_ARGS, Traffic, open_app, start_app, start_transcription, upload
+from testkit.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Traffic,
+    open_app,
+    open_cell_editor,
+    start_app,
+    start_transcription,
+    upload,
+)
 
 WORDS = (
     "alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
@@ -98,13 +107,8 @@ def main() -> None:
                 jumps.append(time.perf_counter() - began)
 
             page.get_by_role("tab", name="Edit").click()
-            grid = page.get_by_test_id("stDataFrame")
             for attempt in range(args.repeats):
-                grid.scroll_into_view_if_needed()
-                box = grid.bounding_box()
-                page.mouse.dblclick(box["x"] + box["width"] * 0.6, box["y"] + 35 * (attempt + 1) + 17)
-                editor = page.locator("textarea.gdg-input")
-                editor.wait_for()
+                editor = open_cell_editor(page, row=attempt)
                 marker = f"corrected number {attempt}"
                 editor.fill(marker)
                 began = time.perf_counter()

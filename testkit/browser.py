@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 from asr.i18n import t
@@ -341,6 +342,26 @@ def start_transcription(page) -> None:
 def wait_idle(page) -> None:
     """The page's last script run has finished (Streamlit marks its root while one runs)."""
     page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", state="attached")
+
+
+def open_cell_editor(page, row: int):
+    """Double-click the text cell of `row` until its editor opens: the grid is a canvas that paints its rows
+    (and may shift as the tab settles) after the element appears, so one click can land before it is ready."""
+    grid = page.get_by_test_id("stDataFrame")
+    grid.wait_for()
+    editor = page.locator("textarea.gdg-input")
+    row_px = 35  # the grid's header and rows
+    for _ in range(10):
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.dblclick(box["x"] + box["width"] * 0.6, box["y"] + row_px * (row + 1) + row_px / 2)
+        try:
+            editor.wait_for(timeout=3000)
+            return editor
+        except PlaywrightTimeoutError:
+            continue
+    editor.wait_for()
+    return editor
 
 
 def download(page, ext: str):

@@ -35,7 +35,6 @@ from pathlib import Path
 import docx
 import pytest
 import srt
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from asr.i18n import t
 from asr.speakers.diarize import jit_cache_dir
@@ -54,6 +53,7 @@ from testkit.browser import (
     file_chip,
     new_page,
     open_app,
+    open_cell_editor,
     remove_uploads,
     require_browser_tools,
     start_app,
@@ -538,26 +538,6 @@ def _wait_player_at(page, seconds: float) -> None:
     )
 
 
-def _open_cell_editor(page, row: int):
-    """Double-click the text cell of `row` until its editor opens: the grid is a canvas that paints its rows
-    (and may shift as the tab settles) after the element appears, so one click can land before it is ready."""
-    grid = page.get_by_test_id("stDataFrame")
-    grid.wait_for()
-    editor = page.locator("textarea.gdg-input")
-    row_px = 35  # the grid's header and rows
-    for _ in range(10):
-        grid.scroll_into_view_if_needed()
-        box = grid.bounding_box()
-        page.mouse.dblclick(box["x"] + box["width"] * 0.6, box["y"] + row_px * (row + 1) + row_px / 2)
-        try:
-            editor.wait_for(timeout=3000)
-            return editor
-        except PlaywrightTimeoutError:
-            continue
-    editor.wait_for()
-    return editor
-
-
 def _download(page, ext: str) -> Path:
     return Path(download(page, ext).path())
 
@@ -619,7 +599,7 @@ def test_review_page_plays_from_a_segment_finds_and_edits_and_every_download_has
         page.get_by_text(t("ui_not_found", UI, query="zebra")).wait_for()
 
         page.get_by_role("tab", name=t("ui_tab_edit", UI)).click()
-        editor = _open_cell_editor(page, row=1)
+        editor = open_cell_editor(page, row=1)
         editor.fill("hello bold world")
         editor.press("Enter")
         corrected = " ".join([said, "hello bold world", said])
