@@ -17,6 +17,7 @@ from typing import TextIO
 from asr.i18n import Lang, t
 from asr.job import JobModels, JobOutcome
 from asr.live import LiveJob, LiveView
+from asr.outputs.export import char_width
 from asr.outputs.transcript import clock
 from asr.settings import Settings
 from asr.transcribe import TranscribeOptions
@@ -57,8 +58,13 @@ class LiveScreen:
 
 
 def _tail(text: str, width: int) -> str:
-    """The end of `text` that fits one terminal line (the newest words are the ones worth seeing)."""
-    return text if len(text) <= width else "…" + text[-(width - 1) :]
+    """The end of `text` that fits one terminal line (the newest words are the ones worth seeing), counting
+    Chinese characters as the two columns a terminal gives them: a wrapped line could not be redrawn."""
+    used, start = 0, len(text)
+    while start > 0 and used + char_width(text[start - 1]) <= width - 1:
+        start -= 1
+        used += char_width(text[start])
+    return text if start == 0 else "…" + text[start:]
 
 
 def record(

@@ -30,6 +30,8 @@ from asr.engines.transformers_engine import AsrEngine
 from asr.i18n import t
 from asr.job import JobModels, Transcribed
 from asr.live import LiveView
+from asr.outputs.export import char_width
+from asr.outputs.transcript import Segment
 from asr.settings import Settings
 from asr.speech.audio import SAMPLE_RATE, decode_to_wav, load_pcm
 from asr.transcribe import TranscribeOptions
@@ -151,6 +153,37 @@ def test_a_device_that_cannot_record_is_named_before_loading_anything(
     opening = t("cli_live_no_device", "en", reason="#").split("#")[0]
     assert opening in done.stderr and "python -m sounddevice" in done.stderr
     assert t("ui_stage_loading", "en") not in done.stderr and "Traceback" not in done.stderr
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_words_in_progress_are_redrawn_in_place_within_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each committed stretch is printed once; the provisional line under it is cleared before anything
+    else is written, and never wider than the terminal (Chinese characters take two columns)."""
+    monkeypatch.setattr("shutil.get_terminal_size", lambda fallback=None: os.terminal_size((24, 10)))
+    out, said = Terminal(), []
+    screen = LiveScreen(out, said.append, "en")
+    first = Segment(0.4, 2.0, "今天我们讨论一下第三季度的目标", "Chinese")
+
+    def view(committed: tuple[Segment, ...], provisional: str, behind: bool = False) -> LiveView:
+        return LiveView(committed, provisional, 3.0, 5.0 if behind else 0.0, behind, True, None)
+
+    screen.show(view((), "今天我们讨论一下第三季度的目标和预算"))
+    screen.show(view((first,), "and the budget", behind=True))
+    screen.show(view((first,), "and the budget", behind=True))
+    lines = out.getvalue().split("\n")
+    assert lines[0].startswith("\x1b[2m…") and lines[0].endswith(
+        "\r\x1b[K[00:00] 今天我们讨论一下第三季度的目标"
+    )
+    drawn = lines[0].split("\r")[0].removeprefix("\x1b[2m").removesuffix("\x1b[0m")
+    assert sum(char_width(c) for c in drawn) <= 23 and drawn.endswith("和预算")
+    assert lines[1] == "\x1b[2mand the budget\x1b[0m", "redrawn once, not again when nothing changed"
+    assert said == [t("ui_live_behind", "en", seconds=5.0)], "the machine falling behind is said once"
 
 
 # --- Ctrl-C, in this process: the command's loop fed real-time speech --------------------------------------

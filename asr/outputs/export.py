@@ -75,14 +75,14 @@ _CLAUSE_END = frozenset("。，！？；、.,!?;")
 # --- measuring ----------------------------------------------------------------------------------------------
 
 
-def _char_width(char: str) -> int:
+def char_width(char: str) -> int:
     if unicodedata.combining(char):
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 def _width(text: str) -> int:
-    return sum(_char_width(char) for char in text)
+    return sum(char_width(char) for char in text)
 
 
 @dataclass(frozen=True)
@@ -126,9 +126,9 @@ def _joins(previous: str, char: str) -> bool:
         return True
     if unicodedata.category(previous[-1]) in ("Ps", "Pi"):  # an opening bracket never ends one
         return True
-    if _char_width(char) == 2:  # each CJK character is a break opportunity
+    if char_width(char) == 2:  # each CJK character is a break opportunity
         return False
-    return all(_char_width(c) < 2 for c in previous)  # Latin letters continue a Latin word ("3.5", "e.g.")
+    return all(char_width(c) < 2 for c in previous)  # Latin letters continue a Latin word ("3.5", "e.g.")
 
 
 def _hard_split(text: str, space_before: bool) -> list[Unit]:
