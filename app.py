@@ -35,7 +35,6 @@ from asr.settings import Settings, SettingsError, load_settings
 from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from cleanup import release_session
-from cleanup.shutdown import server_lifespan
 from page.copy import copy_button_html
 from page.live import capture_html, live_route, live_text_html
 from page.review import REVIEW_SCRIPT, found_html, review_html
@@ -633,4 +632,4 @@ if __name__ == "__main__":  # each browser session's run of the page
     main()
 else:  # imported as the server's ASGI module, by `streamlit run app.py` and by `python -m privacy` alike
     secure_process()
-    app = st.App(__file__, routes=[live_route()], middleware=host_check(), lifespan=server_lifespan)
+    app = st.App(__file__, routes=[live_route()], middleware=host_check())
