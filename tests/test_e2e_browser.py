@@ -386,8 +386,9 @@ def test_sigkill_leaves_a_folder_the_restart_sweeps_and_sigterm_leaves_nothing(
 ) -> None:
     """1) SIGKILL mid-job (OOM killer, power cut): no handler runs, so the job folder really stays behind.
     2) The next start on the same temp root sweeps the dead process's folder before serving anyone.
-    3) SIGTERM (service stop / Ctrl+C) on that server mid-job: it exits and the temp root is empty, no job
-    folder and no process folder. One test, so the restarted server is also the one stopped by SIGTERM."""
+    3) SIGTERM (service stop / Ctrl+C) on that server mid-job: it exits without a traceback and the temp
+    root is empty, no job folder and no process folder. One test, so the restarted server is also the one
+    stopped by SIGTERM."""
     root = tmp_path / "root"
     first = start_app(tmp_path, english_checkpoint, root=root, name="first", command=command)
     try:
@@ -411,6 +412,7 @@ def test_sigkill_leaves_a_folder_the_restart_sweeps_and_sigterm_leaves_nothing(
         # It exits through its own handlers: 0, or 143 (128 + SIGTERM) when the server re-raises the signal
         # to them after its graceful shutdown; a process killed by the signal would read -15.
         assert second.proc.returncode in (0, 143), "SIGTERM is a clean exit"
+        assert "Traceback" not in second.log_text(), "a service stop printed a traceback"
     finally:
         second.stop()
     assert list(root.iterdir()) == [], "SIGTERM mid-job left something in the temp root"

@@ -83,6 +83,7 @@ def test_a_closed_tab_or_a_stopped_server_leaves_no_recording_behind(
         assert len(wait_for_job_folder(app)) == 1
         assert app.stop() is not None
         assert app.job_folders() == [] and app.leftovers() == [], "SIGTERM removed the recording"
+        assert "Traceback" not in app.log_text(), "a service stop printed a traceback"
         assert_nothing_left_the_machine(app, traffic)
     finally:
         app.stop()
