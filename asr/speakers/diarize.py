@@ -76,7 +76,7 @@ LOCAL_TALK_S = 1.0
 #: A segmentation window's local speaker labels its frames when at least this share of the window votes over
 #: them goes to the cluster it is given. Over the 60 runs of `python -m bench diarize`: 0 (always) fixed the
 #: lossy copies of phone-band calls but gave one far-field voice's speech to another (AMI dev00, dev01);
-#: 0.6 did too; 0.8 kept those and the mean DER fell (table in bench/README.md).
+#: 0.6 and 0.7 still gave dev01's; 0.8 and 0.9 kept those, 0.8 with the lowest mean DER (bench/README.md).
 LOCAL_AGREE = 0.8
 #: A local speaker with fewer frames than this (~0.17 s) in a window is left to the votes.
 MIN_LOCAL_FRAMES = 10
