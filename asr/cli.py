@@ -301,8 +301,9 @@ class Reporter:
     def say(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    def step(self, index: int, message: str) -> None:
-        self.say(f"[{index}/{self.total}] {message}")
+    def step(self, index: int | None, message: str) -> None:
+        """A line about file `index` of the batch; about the one recording (the microphone): None."""
+        self.say(message if index is None else f"[{index}/{self.total}] {message}")
 
     def progress(self, index: int, event: JobEvent) -> None:
         """One line per job event: the stage, then chunk i/n with the time taken and the time left."""
@@ -319,13 +320,15 @@ class Reporter:
             line += " · " + t("ui_eta", self.lang, eta=step.eta_s)
         self.step(index, line)
 
-    def failed(self, index: int, reason: Notice) -> None:
+    def failed(self, index: int | None, reason: Notice) -> None:
         sentence = t(reason.code, self.lang, **reason.params)
-        self.say(t("cli_file_failed", self.lang, index=index, total=self.total, reason=sentence))
+        if index is not None:
+            sentence = t("cli_file_failed", self.lang, index=index, total=self.total, reason=sentence)
+        self.say(sentence)
         if reason.code.startswith("language_refused"):
             self.say(t("cli_force_hint", self.lang))
 
-    def notices(self, index: int, notices: Sequence[Notice]) -> None:
+    def notices(self, index: int | None, notices: Sequence[Notice]) -> None:
         for notice in notices:
             self.step(index, t(notice.code, self.lang, **notice.params))
 
@@ -426,9 +429,6 @@ class Batch:
 
 
 def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
-    if args.format == "rttm" and args.speakers is False:
-        reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
-        return EXIT_USAGE
     folders = [path for path in args.files if path.is_dir()]
     if folders:
         if len(args.files) > 1:
@@ -449,9 +449,6 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
 def live_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """The microphone until Ctrl-C (`asr.cli_live`); exit 0 once the recording is transcribed (and saved)."""
     lang = reporter.lang
-    if args.format == "rttm" and args.speakers is False:
-        reporter.say(t("cli_rttm_needs_speakers", lang))
-        return EXIT_USAGE
     if args.out is not None and args.out.is_dir():
         reporter.say(t("cli_live_out_is_folder", lang))
         return EXIT_USAGE
@@ -477,13 +474,9 @@ def live_command(args: argparse.Namespace, settings: Settings, reporter: Reporte
     if microphone.overflowed:
         reporter.say(t("cli_live_overflow", lang))
     if not isinstance(outcome, Transcribed):
-        reason = outcome.reason if isinstance(outcome, Failed) else Notice("ui_cancelled")
-        reporter.say(t(reason.code, lang, **reason.params))
-        if reason.code.startswith("language_refused"):
-            reporter.say(t("cli_force_hint", lang))
+        reporter.failed(None, outcome.reason if isinstance(outcome, Failed) else Notice("ui_cancelled"))
         return EXIT_FILE_FAILED
-    for notice in outcome.notices:
-        reporter.say(t(notice.code, lang, **notice.params))
+    reporter.notices(None, outcome.notices)
     if args.out is not None:
         try:
             _write_private(args.out, batch.export(outcome.transcript, args.out.name))
@@ -571,6 +564,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         reporter.say(settings_error(exc, reporter.lang))
         return EXIT_MODEL
+    if args.format == "rttm" and args.speakers is False:
+        reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
+        return EXIT_USAGE
     try:
         if args.command == "live":
             return live_command(args, settings, reporter)
