@@ -1,11 +1,12 @@
 """Remove this process's folder on a normal exit and on SIGTERM.
 
-Streamlit replaces the SIGTERM handler once its server starts and then exits normally, so `atexit` is what
-runs in the app; the SIGTERM handler covers the time before that and plain scripts (bench, tests). Under
-`streamlit run` ours is the one that runs: the SystemExit it raises inside the server's event loop cancels the
-server's lifespan task, which reports that as a failed shutdown with a traceback. A stop asked for is not a
-failure, so that report is dropped (the server's graceful shutdown instead can wait without end on a job in
-flight, and the folder would then outlive the stop).
+Our SIGTERM handler raises SystemExit (exit status 143). In plain scripts (CLI, bench, tests) that unwinds the
+main thread through every open job_workspace `finally`. In the app ours is the handler in force under either
+start command: the SystemExit ends the server's event loop at once and `atexit` removes the whole process
+folder, job folders of threads still running included (the server's own graceful shutdown can wait without
+end on a job in flight, and the folder would then outlive the stop). It also cancels the server's lifespan
+task, which reports that as a failed shutdown with a traceback; a stop asked for is not a failure, so that
+report is dropped.
 """
 
 from __future__ import annotations

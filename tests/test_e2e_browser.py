@@ -409,8 +409,8 @@ def test_sigkill_leaves_a_folder_the_restart_sweeps_and_sigterm_leaves_nothing(
         assert "Orphan sweep: 1 removed" in second.log_text()
         second_traffic = start_long_job(chromium, second, uploads["long"])
         second.stop()
-        # It exits through its own handlers: 0, or 143 (128 + SIGTERM) when the server re-raises the signal
-        # to them after its graceful shutdown; a process killed by the signal would read -15.
+        # It exits through its own handlers (cleanup.shutdown: 143, 128 + SIGTERM; 0 for a normal exit); a
+        # process the signal killed outright would read -15.
         assert second.proc.returncode in (0, 143), "SIGTERM is a clean exit"
         assert "Traceback" not in second.log_text(), "a service stop printed a traceback"
     finally:
