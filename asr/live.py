@@ -33,6 +33,7 @@ import time
 import wave
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -251,23 +252,11 @@ class LiveJob:
 
     def _record(self, wav: wave.Wave_write, recognizer: _Recognizer) -> bool:
         """Take audio until Stop; False when the page is gone (nothing to show anyone)."""
-        limit = int(self._settings.max_seconds * SAMPLE_RATE)
-        written = 0
+        written = [0]  # samples in the WAV, shared with the engine calls' hearing (`_Recognizer.listen`)
+        recognizer.listen = lambda: self._hear(wav, recognizer, written)
         while True:
             ending = self._stop.is_set()
-            data = self._take_inbox()
-            if written + len(data) // 2 > limit:
-                data = data[: 2 * (limit - written)]
-                recognizer.scope.warnings.append(
-                    Notice("live_limit_reached", {"limit": clock(limit / SAMPLE_RATE)})
-                )
-                self._stop.set()
-                ending = True
-            if data:
-                wav.writeframes(data)
-                written += len(data) // 2
-                recognizer.hear(np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0)
-            self._heard_s = written / SAMPLE_RATE
+            recognizer.listen()
             if ending:
                 recognizer.finish()
                 return not self._cancel.is_set()
@@ -278,6 +267,23 @@ class LiveJob:
             if not recognizer.step():
                 self._wake.wait(POLL_S)
                 self._wake.clear()
+
+    def _hear(self, wav: wave.Wave_write, recognizer: _Recognizer, written: list[int]) -> None:
+        """What arrived since the last look: into the WAV, through the detector, cut into utterances. Also
+        called between the decode steps of an engine call, so the detector keeps up while the engine works."""
+        limit = int(self._settings.max_seconds * SAMPLE_RATE)
+        data = self._take_inbox()
+        if written[0] + len(data) // 2 > limit:
+            data = data[: 2 * (limit - written[0])]
+            recognizer.scope.warnings.append(
+                Notice("live_limit_reached", {"limit": clock(limit / SAMPLE_RATE)})
+            )
+            self._stop.set()
+        if data:
+            wav.writeframes(data)
+            written[0] += len(data) // 2
+            recognizer.hear(np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0)
+        self._heard_s = written[0] / SAMPLE_RATE
 
     def _show(self, committed: list[Segment], provisional: str, waiting: list[Utterance]) -> None:
         with self._lock:
@@ -298,11 +304,14 @@ class _Recognizer:
         self.scope = scope
         self.options = scope.options
         self.backend = job._models.backend
+        self.drafts = self.backend.capabilities.drafts
         self.vad = job._vad
         self.cutter = UtteranceCutter()
         self.audio = _Audio()
+        self.listen: Callable[[], None] = lambda: None  # takes the audio that arrived (`LiveJob._hear`)
         self.pending: list[Utterance] = []
         self.provisional: _Provisional | None = None
+        self.hypotheses: dict[float, ChunkOutput] = {}  # utterance start -> its last decode (a draft)
         self.next_provisional = 0.0
         self.segments: list[Segment] = []
         self.languages: list[str | None] = []
@@ -338,26 +347,51 @@ class _Recognizer:
         if current is None:
             return False
         last = self.provisional
-        if last is not None and last.utterance == current:
+        if last is not None and last.utterance == current and last.output.complete:
             return False
         went_quiet = self.cutter.quiet  # decode now: when the pause ends the utterance, this is its text
-        if not went_quiet and self.job._clock() < self.next_provisional:
+        cut_short = last is not None and not last.output.complete  # it gave way to this decode: go on now
+        if not went_quiet and not cut_short and self.job._clock() < self.next_provisional:
             return False
         started = self.job._clock()
-        [output], budget = self._decode([current], self._prefix_for(current))
+        give_way = self._gives_way(current, went_quiet) if self.drafts else None
+        [output], budget = self._decode([current], self._prefix_for(current), give_way)
         took = self.job._clock() - started
-        self.next_provisional = self.job._clock() + max(self.job.step_s, took * (1 / ENGINE_SHARE - 1))
+        if self.drafts:  # it gives way to a commit, so it may take the engine whenever nothing else does
+            self.next_provisional = started + self.job.step_s
+        else:  # it runs to its end whatever waits: leave the engine to commits most of the time
+            self.next_provisional = self.job._clock() + max(self.job.step_s, took * (1 / ENGINE_SHARE - 1))
         self.provisional = _Provisional(current, output, budget)
-        self.job.timeline.provisionals.append(self.job._clock())
-        self.job._show([], output.text, self.pending)
+        if output.complete:
+            self.job.timeline.provisionals.append(self.job._clock())
+            self.job._show([], output.text, self.pending)
         return True
 
+    def _gives_way(self, span: Utterance, went_quiet: bool) -> Callable[[], bool]:
+        """Asked between the decode steps of a provisional decode of `span`: it hears the audio that came,
+        and ends the decode when what it is making is no longer what is needed first: an utterance closed
+        that this decode does not cover (its commit goes first), the speaker went quiet (the decode up to
+        the pause is due), Stop or a cancel. What it decoded so far becomes the next decode's draft."""
+
+        def give_way() -> bool:
+            self.listen()
+            if self.job._stop.is_set():
+                return True
+            if self.pending:
+                return not (len(self.pending) == 1 and _covers(span, self.pending[0]))
+            return not went_quiet and self.cutter.quiet
+
+        return give_way
+
     def _due(self) -> list[Utterance]:
-        """What the next commit takes: the oldest waiting utterance alone when a provisional decode of it can
-        be kept or gone on from (its text is ready soonest, and a batch row cannot go on from a text of its
-        own), otherwise every utterance that waits."""
+        """What the next commit takes: the oldest waiting utterance alone when a provisional decode already
+        heard all of it (its text is ready) or, on an engine without drafts, when that decode can be gone on
+        from (a batch row cannot go on from a text of its own); otherwise every utterance that waits, as
+        rows of one batch, each with its draft."""
         first, last = self.pending[0], self.provisional
-        if last is not None and (_covers(last.utterance, first) or self._prefix_for(first) is not None):
+        if last is not None and last.output.complete and _covers(last.utterance, first):
+            return [first]
+        if not self.drafts and self._prefix_for(first) is not None:
             return [first]
         return list(self.pending)
 
@@ -369,12 +403,18 @@ class _Recognizer:
 
     def commit(self, utterances: list[Utterance]) -> None:
         """Commit these utterances, each its own segment: the one a provisional decode already heard whole
-        keeps that text, one a provisional decode heard part of goes on from it, and several are decoded
-        as rows of one batch (a CPU decode step reads every weight once whatever the batch, so a machine
-        that fell behind catches up on all that waits in about the time of the longest)."""
+        keeps that text; the others are decoded as rows of one batch (a CPU decode step reads every weight
+        once whatever the batch, so a machine that fell behind catches up on all that waits in about the
+        time of the longest), each from its draft, or (an engine without drafts, one utterance) going on
+        from its provisional text."""
         utterances = list(utterances)  # `self.pending` is emptied below
         last = self.provisional
-        if len(utterances) == 1 and last is not None and _covers(last.utterance, utterances[0]):
+        if (
+            len(utterances) == 1
+            and last is not None
+            and last.output.complete
+            and _covers(last.utterance, utterances[0])
+        ):
             outputs = [(last.output, last.budget)]
         else:
             size = max(1, self.backend.preferred_batch_size())
@@ -387,6 +427,7 @@ class _Recognizer:
         now = self.job._clock()
         for utterance in utterances:
             self.job.timeline.commits.append((utterance.end_s, now))
+            self.hypotheses.pop(utterance.start_s, None)
         self.job.timeline.lags.append((self.cutter.heard_s, received_s - utterances[0].end_s))
         del self.pending[: len(utterances)]
         self.provisional = None
@@ -412,12 +453,14 @@ class _Recognizer:
         return segment
 
     def _prefix_for(self, span: Utterance) -> ChunkOutput | None:
-        """The last decode of this same utterance (same start, less audio), when the engine can go on from
-        its text: then only the words after it, and the last few before it, are decoded again (the
-        official streaming recipe's rollback). The model's tag of that decode is kept as the language."""
+        """On an engine without drafts: the last decode of this same utterance (same start, less audio),
+        when the engine can go on from its text: then only the words after it, and the last few before it,
+        are decoded again (the official streaming recipe's rollback). The model's tag of that decode is
+        kept as the language."""
         last = self.provisional
         if (
-            last is None
+            self.drafts
+            or last is None
             or not self.backend.capabilities.answer_prefix
             or abs(last.utterance.start_s - span.start_s) > 1e-6
             or last.output.language is None
@@ -426,13 +469,34 @@ class _Recognizer:
             return None
         return last.output
 
+    def _draft_for(self, span: Utterance) -> tuple[int, ...]:
+        """The tokens of the last decode of the utterance that starts where `span` does (none: no draft)."""
+        last = self.hypotheses.get(span.start_s)
+        return last.token_ids if last is not None else ()
+
+    def _remember(self, span: Utterance, output: ChunkOutput) -> None:
+        """Keep `output` as the draft of the next decode of its utterance. A decode cut short that agrees with
+        the one before it, as far as it got, keeps that one's longer text."""
+        before = self.hypotheses.get(span.start_s)
+        cut = output.token_ids
+        if not output.complete and before is not None and before.token_ids[: len(cut)] == cut:
+            return
+        self.hypotheses[span.start_s] = output
+
     def _decode(
-        self, spans: list[Utterance], before: ChunkOutput | None = None
+        self,
+        spans: list[Utterance],
+        before: ChunkOutput | None = None,
+        give_way: Callable[[], bool] | None = None,
     ) -> tuple[list[ChunkOutput], int]:
-        """One engine call; with `before` (one span), it goes on from that decode's text less its tail."""
+        """One engine call: each span from its draft (an engine with drafts), or with `before` (one span)
+        going on from that decode's text less its tail."""
         budget = token_budget([Chunk(0, s.start_s, s.end_s) for s in spans], self.options.tokens_per_second)
         kept = before.pieces[:-ROLLBACK_PIECES] if before is not None else ()
         prefix = "".join(piece.text for piece in kept)
+        extra: dict[str, Any] = {}
+        if self.drafts:
+            extra = {"drafts": [self._draft_for(s) for s in spans], "give_way": give_way}
         started = time.perf_counter()
         outputs = self.backend.transcribe(
             [self.audio.between(s.start_s, s.end_s) for s in spans],
@@ -441,10 +505,14 @@ class _Recognizer:
             max_new_tokens=budget,
             cancel=self.job._cancel,
             prefix=prefix or None,
+            **extra,
         )
         self.engine_s += time.perf_counter() - started
         if before is not None and prefix:
             outputs = [_continued(before, kept, prefix, outputs[0])]
+        for span, output in zip(spans, outputs, strict=True):
+            if self.drafts:
+                self._remember(span, output)
         return outputs, budget
 
     def transcript(self, duration_s: float) -> Transcript:

@@ -373,3 +373,81 @@ def test_an_fp16_overflow_is_redone_in_bf16_and_stays_there(english_checkpoint: 
 
 def test_an_fp16_overflow_is_redone_in_bf16_where_the_device_has_it() -> None:
     assert fallback_dtype("cpu") == torch.bfloat16
+
+
+def _forward_passes(engine: AsrEngine) -> list[int]:
+    """Counts the decoder's forward passes from now on (one per prefill, one per generated step)."""
+    passes = [0]
+
+    def count(module: torch.nn.Module, args: object, output: object) -> None:
+        passes[0] += 1
+
+    engine.model.lm_head.register_forward_hook(count)
+    return passes
+
+
+def test_drafts_checked_in_one_pass_give_exactly_the_tokens_of_a_plain_greedy_decode(
+    random_checkpoint: Path,
+) -> None:
+    """Unforced greedy decoding of random weights, where any shortcut shows as a different token: drafts that
+    are wrong from the start, right for a while then wrong, right and whole, or longer than the budget, alone
+    and as rows of one batch, give the plain decode's tokens, words and probabilities."""
+    engine = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
+    clips = [noise(3.0, seed=1), noise(1.3, seed=2), noise(2.2, seed=3)]
+    plain = engine.transcribe(clips, max_new_tokens=14)
+    assert all(len(o.token_ids) == 14 for o in plain), "random weights never stop by themselves"
+    rng = np.random.default_rng(0)
+    vocab = len(engine.processor.tokenizer)
+    for trial in range(4):
+        drafts = []
+        for output in plain:
+            right = int(rng.integers(0, len(output.token_ids) + 1)) if trial else 0
+            wrong = rng.integers(3, vocab, size=int(rng.integers(1, 6))).tolist()
+            drafts.append([*output.token_ids[:right], *wrong])
+        for rows in ([0], [2], [0, 1, 2]):
+            said = engine.transcribe(
+                [clips[r] for r in rows], max_new_tokens=14, drafts=[drafts[r] for r in rows]
+            )
+            for row, output in zip(rows, said, strict=True):
+                assert output.token_ids == plain[row].token_ids, (trial, rows, row)
+                assert output.raw == plain[row].raw and output.complete
+                assert [p.text for p in output.pieces] == [p.text for p in plain[row].pieces]
+                probs = [p.probability for p in output.pieces]
+                assert probs == pytest.approx([p.probability for p in plain[row].pieces], abs=1e-3)
+    longer = [[*o.token_ids, 5, 6, 7] for o in plain]
+    assert [o.token_ids for o in engine.transcribe(clips, max_new_tokens=14, drafts=longer)] == [
+        o.token_ids for o in plain
+    ]
+
+
+def test_a_draft_the_model_agrees_with_costs_one_forward_pass(english_checkpoint: Path) -> None:
+    """`hello world` and its end: a draft of the whole answer is checked in the prefill and nothing is left
+    to generate; a plain decode takes a pass per token."""
+    engine = AsrEngine.load(str(english_checkpoint), plan_device("float32"))
+    clip = noise(2.0)
+    passes = _forward_passes(engine)
+    [plain] = engine.transcribe([clip])
+    plain_passes, passes[0] = passes[0], 0
+    [drafted] = engine.transcribe([clip], drafts=[plain.token_ids])
+    assert (drafted.text, drafted.token_ids, drafted.language) == (plain.text, plain.token_ids, "English")
+    assert plain_passes == len(plain.token_ids) and passes[0] == 1
+    passes[0] = 0
+    [half] = engine.transcribe([clip], drafts=[plain.token_ids[:4]])
+    assert half.token_ids == plain.token_ids and passes[0] == 1 + len(plain.token_ids) - 5
+
+
+def test_a_decode_that_gives_way_ends_at_once_with_what_it_has(random_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
+    clip = noise(2.0)
+    [plain] = engine.transcribe([clip], max_new_tokens=12)
+    asked = [0]
+
+    def give_way() -> bool:
+        asked[0] += 1
+        return asked[0] >= 4
+
+    [cut] = engine.transcribe([clip], max_new_tokens=12, give_way=give_way)
+    assert not cut.complete and cut.token_ids == plain.token_ids[:4] and plain.complete
+    asked[0] = 0
+    [cut] = engine.transcribe([clip], max_new_tokens=12, drafts=[plain.token_ids[:6]], give_way=give_way)
+    assert not cut.complete and cut.token_ids == plain.token_ids[:10], "7 from the draft's pass, 3 steps more"

@@ -33,6 +33,8 @@ class ChunkOutput:
     language_prob: float | None  # product of the language-name tokens' probabilities; None if forced
     tokens: int  # generated tokens
     pieces: tuple[Piece, ...] = ()  # `text` with each token's probability; empty if the backend has none
+    token_ids: tuple[int, ...] = ()  # the answer as the engine's own tokens (a draft for its next decode)
+    complete: bool = True  # False: `give_way` cut it short, so it is a draft, never a final text
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Capabilities:
     language_probe: bool = False  # a `LanguageProber`: stops at the tag and resumes from there
     calls_in_flight: int = 1  # `transcribe` calls the pipeline may run at once (a server batches them itself)
     answer_prefix: bool = False  # `prefix`: the answer goes on from text it already has (live re-decodes)
+    drafts: bool = False  # `drafts` verified in one pass, and `give_way` heard after every decode step
 
 
 class Cancel:
@@ -134,11 +137,17 @@ class Backend(Protocol):
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
         prefix: str | None = None,
+        drafts: Sequence[Sequence[int]] | None = None,
+        give_way: Callable[[], bool] | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks; `resume` is `probe_language(audios[0])` from an
         engine with `language_probe`, else None. Once `cancel` is set the call may end early by raising:
         nobody reads its outputs. `prefix` (an engine with `answer_prefix`, with `language` given): text
-        every answer already starts with, after its tag; the outputs hold only what the model added."""
+        every answer already starts with, after its tag; the outputs hold only what the model added.
+        `drafts` (an engine with `drafts`): per chunk, the `token_ids` of an earlier decode of the same
+        audio less its end; the answers are exactly a plain decode's, only cheaper where a draft agrees.
+        `give_way` (likewise): asked after every decode step; once it says True the call ends, and each
+        output is what was decoded so far (`complete` False)."""
         ...
 
 

@@ -87,17 +87,35 @@ class _NameKnown(StoppingCriteria):
         return torch.full((1,), tag.state == "complete", dtype=torch.bool, device=input_ids.device)
 
 
-class _FirstRowBudget(StoppingCriteria):
-    """Ends row 0 once it has generated `limit` tokens in this call; the other rows run to their end."""
+class _RowBudgets(StoppingCriteria):
+    """Ends each row once it has generated its own number of tokens in this call (rows that went on from a
+    probe or a draft have already spent part of the budget)."""
 
-    def __init__(self, prompt_len: int, limit: int):
+    def __init__(self, prompt_len: int, limits: Sequence[int]):
         self.prompt_len = prompt_len
-        self.limit = limit
+        self.limits = torch.tensor(list(limits))
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.BoolTensor:
-        done = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-        done[0] = input_ids.shape[1] - self.prompt_len >= self.limit
+        done: torch.BoolTensor = (input_ids.shape[1] - self.prompt_len >= self.limits).to(input_ids.device)
         return done
+
+
+class _GiveWay(StoppingCriteria):
+    """Ends every row once the caller has something more urgent to run (`transcribe`'s `give_way`), asked
+    after each decode step."""
+
+    def __init__(self, ask: Callable[[], bool]):
+        self.ask = ask
+        self.said = False
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.BoolTensor:
+        self.said = self.said or self.ask()
+        return torch.full((input_ids.shape[0],), self.said, dtype=torch.bool, device=input_ids.device)
+
+    def now(self) -> bool:
+        """Asked between the passes of one call (after a draft's verification)."""
+        self.said = self.said or self.ask()
+        return self.said
 
 
 @dataclass(frozen=True)
@@ -205,6 +223,7 @@ class AsrEngine(LocalModel):
         forced_language=True,
         language_probe=True,
         answer_prefix=True,
+        drafts=True,
     )
 
     @property
@@ -309,6 +328,8 @@ class AsrEngine(LocalModel):
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
         prefix: str | None = None,
+        drafts: Sequence[Sequence[int]] | None = None,
+        give_way: Callable[[], bool] | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks in one `generate` call.
 
@@ -316,8 +337,13 @@ class AsrEngine(LocalModel):
         `resume` is `probe_language` of `audios[0]` whose tag named a language (a tag that names none is
         refused, never resumed): that chunk goes on from where the probe stopped. A probe made in another
         precision (an overflow raised it since) is not resumed: that chunk starts again with the batch.
+        `drafts` are checked in the prefill pass (`_verify`); `give_way` is asked after every step.
         `cancel` is not watched: the pipeline calls this engine one batch at a time, from the job's thread.
         """
+        if drafts is not None and (resume is not None or prefix):
+            raise ValueError("drafts go with neither a probe to resume nor an answer prefix")
+        if drafts is not None and not any(drafts):
+            drafts = None  # nothing to check: a plain decode
         state = resume.state if resume is not None else None
         attempts = iter([state, None])  # a redo after an overflow starts every chunk afresh
 
@@ -325,7 +351,10 @@ class AsrEngine(LocalModel):
             probed = next(attempts, None)
             if not isinstance(probed, _ProbeState) or probed.dtype != self.plan.dtype:
                 probed = None
-            return self._generate(audios, language, context, max_new_tokens, probed, prefix)
+            yielding = _GiveWay(give_way) if give_way is not None else None
+            if drafts is not None:
+                return self._drafted(audios, language, context, max_new_tokens, drafts, yielding)
+            return self._generate(audios, language, context, max_new_tokens, probed, prefix, yielding)
 
         outputs: list[ChunkOutput] = self._watched(run)
         return outputs
@@ -338,32 +367,166 @@ class AsrEngine(LocalModel):
         max_new_tokens: int,
         probed: _ProbeState | None,
         prefix: str | None = None,
+        yielding: _GiveWay | None = None,
     ) -> list[ChunkOutput]:
         """One `generate` call for the batch (the caller holds the lock)."""
-        reader = _TokenProbs()
-        kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList([reader])}
         if probed is not None and language is None:  # row 0 goes on from where the probe stopped
             inputs = self._resumed_inputs(probed, audios[1:], context, max_new_tokens)
             # the probed chunk has already generated part of its budget
-            budget = _FirstRowBudget(inputs["input_ids"].shape[1], max_new_tokens - probed.generated)
-            kwargs["stopping_criteria"] = StoppingCriteriaList([budget])
+            limits = [max_new_tokens - probed.generated] + [max_new_tokens] * (len(audios) - 1)
+            started = [probed.sequence[-probed.generated :]] + [probed.sequence[:0]] * (len(audios) - 1)
+            started_probs = [probed.probs] + [[]] * (len(audios) - 1)
         else:
-            probed = None
             inputs = self._inputs(audios, language, context, prefix)
-            if len(audios) > 1:
-                # The dynamic cache re-concatenates every layer's keys and values at each step, which grows
-                # with the batch: at batch 8 (20 s chunks, fp32, 2 threads) a decode step took 440 ms dynamic
-                # vs 357 ms static (`python -m bench profile`). At batch 1 static was slower (188 vs 169 ms).
-                kwargs["cache_implementation"] = "static"
+            limits, started, started_probs = [max_new_tokens] * len(audios), [], []
+        return self._go_on(inputs, limits, started, started_probs, language, yielding)
+
+    def _go_on(
+        self,
+        inputs: Any,
+        limits: list[int],
+        started: list[torch.Tensor],
+        started_probs: list[list[float]],
+        language: str | None,
+        yielding: _GiveWay | None,
+    ) -> list[ChunkOutput]:
+        """`generate` from `inputs` (a cache may hold all but their last token), row r for `limits[r]` more
+        tokens; each answer is `started[r]` (tokens this call already has, with `started_probs[r]`) and
+        what `generate` adds."""
+        reader = _TokenProbs()
         prompt_len = inputs["input_ids"].shape[1]
-        sequences = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, **kwargs)
-        generated = [sequences[row, prompt_len:] for row in range(len(audios))]
-        if probed is not None:
-            generated[0] = torch.cat([probed.sequence[-probed.generated :], generated[0]])
-        probs = reader.rows() or [[] for _ in audios]
-        if probed is not None:  # row 0 went on from where the probe stopped: its tag's steps come first
-            probs[0] = probed.probs + probs[0]
-        return [read_tokens(self._answer(ids, probs[row]), language) for row, ids in enumerate(generated)]
+        rows = inputs["input_ids"].shape[0]
+        stopping: list[StoppingCriteria] = [] if yielding is None else [yielding]
+        if any(limit != max(limits) for limit in limits):
+            stopping.append(_RowBudgets(prompt_len, limits))
+        kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList([reader])}
+        if stopping:
+            kwargs["stopping_criteria"] = StoppingCriteriaList(stopping)
+        if rows > 1 and "past_key_values" not in inputs:
+            # The dynamic cache re-concatenates every layer's keys and values at each step, which grows with
+            # the batch: at batch 8 (20 s chunks, fp32, 2 threads) a decode step took 440 ms dynamic vs
+            # 357 ms static (`python -m bench profile`). At batch 1 static was slower (188 vs 169 ms).
+            kwargs["cache_implementation"] = "static"
+        sequences = self.model.generate(**inputs, max_new_tokens=max(limits), do_sample=False, **kwargs)
+        # a row that reached its own budget is padded while the others go on
+        generated = [sequences[row, prompt_len : prompt_len + limits[row]] for row in range(rows)]
+        probs = [row_probs[: limits[row]] for row, row_probs in enumerate(reader.rows() or [[]] * rows)]
+        if started:
+            generated = [
+                torch.cat([before.to(ids), ids]) for before, ids in zip(started, generated, strict=True)
+            ]
+            probs = [before + after for before, after in zip(started_probs, probs, strict=True)]
+        complete = yielding is None or not yielding.said
+        return [self._output(ids, probs[row], language, complete) for row, ids in enumerate(generated)]
+
+    def _output(
+        self, ids: torch.Tensor, probs: list[float], language: str | None, complete: bool = True
+    ) -> ChunkOutput:
+        """The shared reader's answer, with the tokens (up to the first that ends it) kept as a draft."""
+        listed = ids.tolist()
+        end = next((at + 1 for at, token in enumerate(listed) if token in self._finished_ids), len(listed))
+        output = read_tokens(self._answer(ids, probs), language)
+        return replace(output, token_ids=tuple(listed[:end]), complete=complete)
+
+    def _drafted(
+        self,
+        audios: Sequence[np.ndarray],
+        language: str | None,
+        context: str | None,
+        max_new_tokens: int,
+        drafts: Sequence[Sequence[int]],
+        yielding: _GiveWay | None,
+    ) -> list[ChunkOutput]:
+        """Each chunk's answer begins with its draft as far as greedy decoding agrees with it, checked in the
+        prefill pass; generation goes on from the first token that differs.
+
+        The prefill feeds prompt + draft and keeps the logits over the draft: the token greedy search would
+        pick at each of its positions. Row r keeps the longest prefix of its draft that matches them, plus
+        the pick after it (the correction, or the next token), with their probabilities; its cache is cut
+        to that prefix, and `generate` goes on from there for the rest of the budget. A plain decode picks
+        the same tokens from the same logits, so the answer is the same; a draft the model disagrees with
+        from its first token costs one prefill a few tokens longer.
+        """
+        inputs = self._inputs(audios, language, context)
+        pad_id = self.processor.tokenizer.pad_token_id
+        prompts = [
+            row[mask.bool()] for row, mask in zip(inputs["input_ids"], inputs["attention_mask"], strict=True)
+        ]
+        drafts = [_up_to(list(draft)[:max_new_tokens], self.model.config.audio_token_id) for draft in drafts]
+        fed = [
+            torch.cat([prompt, torch.tensor(draft, dtype=prompt.dtype)])
+            for prompt, draft in zip(prompts, drafts, strict=True)
+        ]
+        length = max(row.numel() for row in fed)
+        ids = torch.stack([_left_pad(row, length, pad_id) for row in fed])
+        mask = torch.stack([_left_pad(torch.ones_like(row), length) for row in fed])
+        keep = max(len(draft) for draft in drafts) + 1
+        out = self.model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+            input_features=inputs["input_features"],
+            input_features_mask=inputs["input_features_mask"],
+            past_key_values=DynamicCache(config=self.model.config),
+            use_cache=True,
+            logits_to_keep=keep,
+        )
+        wide = out.logits.float()
+        picks = wide.argmax(-1).tolist()
+        picked_probs = (wide.amax(-1) - torch.logsumexp(wide, -1)).exp().tolist()
+        answers: list[list[int]] = []
+        answer_probs: list[list[float]] = []
+        for row, draft in enumerate(drafts):
+            first = keep - 1 - len(draft)  # the logits that pick the draft's first token
+            answer, probs = [], []
+            for at in range(len(draft) + 1):
+                answer.append(picks[row][first + at])
+                probs.append(picked_probs[row][first + at])
+                if at == len(draft) or answer[-1] != draft[at] or answer[-1] in self._finished_ids:
+                    break
+            answers.append(answer[:max_new_tokens])
+            answer_probs.append(probs[:max_new_tokens])
+        open_rows = [
+            row
+            for row, answer in enumerate(answers)
+            if len(answer) < max_new_tokens and answer[-1] not in self._finished_ids
+        ]
+        outputs = [
+            self._output(torch.tensor(answer), probs, language)
+            for answer, probs in zip(answers, answer_probs, strict=True)
+        ]
+        if not open_rows:
+            return outputs
+        if yielding is not None and yielding.now():
+            return [replace(output, complete=row not in open_rows) for row, output in enumerate(outputs)]
+        # the cache keeps each open row's prompt and the draft tokens it accepted (all but its last pick)
+        kept = [prompts[row].numel() + len(answers[row]) - 1 for row in open_rows]
+        starts = [length - fed[row].numel() for row in open_rows]  # where each row begins in the padded pass
+        spans = [
+            (out.past_key_values, row, start, start + held)
+            for row, start, held in zip(open_rows, starts, kept, strict=True)
+        ]
+        rest = max(max_new_tokens - len(answers[row]) for row in open_rows)
+        cache = _gathered_cache(self.model.config, spans, max(kept), rest if len(open_rows) > 1 else None)
+        sequences = [
+            torch.cat([prompts[row], torch.tensor(answers[row], dtype=ids.dtype)]) for row in open_rows
+        ]
+        width = max(row.numel() for row in sequences)
+        gone_on = self._go_on(
+            {
+                "input_ids": torch.stack([_left_pad(row, width, pad_id) for row in sequences]),
+                "attention_mask": torch.stack([_left_pad(torch.ones_like(row), width) for row in sequences]),
+                "past_key_values": cache,
+            },
+            [max_new_tokens - len(answers[row]) for row in open_rows],
+            [torch.tensor(answers[row]) for row in open_rows],
+            [answer_probs[row] for row in open_rows],
+            language,
+            yielding,
+        )
+        for row, output in zip(open_rows, gone_on, strict=True):
+            outputs[row] = output
+        return outputs
 
     def _resumed_inputs(
         self, probe: _ProbeState, rest: Sequence[np.ndarray], context: str | None, max_new_tokens: int
@@ -377,7 +540,7 @@ class AsrEngine(LocalModel):
         """
         pad_id = self.processor.tokenizer.pad_token_id
         ids, masks = [probe.sequence], [torch.ones_like(probe.sequence)]
-        caches = [(probe.cache, 0)]  # (cache, row in it) for each row of the new batch
+        spans = [(probe.cache, 0, 0, probe.sequence.numel() - 1)]  # (cache, row, first, end) for each row
         if rest:
             inputs = self._inputs(rest, None, context)
             rest_ids, rest_mask = inputs["input_ids"], inputs["attention_mask"]
@@ -394,28 +557,19 @@ class AsrEngine(LocalModel):
             )
             ids += list(rest_ids)
             masks += list(rest_mask)
-            caches += [(out.past_key_values, row) for row in range(len(rest))]
+            spans += [(out.past_key_values, row, 0, rest_ids.shape[1] - 1) for row in range(len(rest))]
+        if not rest:
+            return {
+                "input_ids": probe.sequence[None],
+                "attention_mask": masks[0][None],
+                "past_key_values": probe.cache,
+            }
         length = max(row.numel() for row in ids)
-
-        def left_pad(tensor: torch.Tensor, fill: int = 0) -> torch.Tensor:
-            """Pad the last dimension (token ids) or the sequence dimension of keys/values to `length`."""
-            missing = length - tensor.shape[-1] if tensor.dim() == 1 else length - 1 - tensor.shape[-2]
-            pad = (missing, 0) if tensor.dim() == 1 else (0, 0, missing, 0)
-            return torch.nn.functional.pad(tensor, pad, value=fill)
-
-        batch: dict[str, Any] = {
-            "input_ids": torch.stack([left_pad(row, pad_id) for row in ids]),
-            "attention_mask": torch.stack([left_pad(row) for row in masks]),
-            "past_key_values": probe.cache,
+        return {
+            "input_ids": torch.stack([_left_pad(row, length, pad_id) for row in ids]),
+            "attention_mask": torch.stack([_left_pad(row, length) for row in masks]),
+            "past_key_values": _gathered_cache(self.model.config, spans, length - 1, max_new_tokens),
         }
-        if rest:
-            batch["past_key_values"] = cache = StaticCache(self.model.config, length + max_new_tokens)
-            for index in range(len(probe.cache.layers)):
-                layers = [(source.layers[index], row) for source, row in caches]
-                keys = torch.cat([left_pad(layer.keys[row : row + 1]) for layer, row in layers])
-                values = torch.cat([left_pad(layer.values[row : row + 1]) for layer, row in layers])
-                cache.update(keys, values, index)
-        return batch
 
     def _answer(self, ids: torch.Tensor, probs: list[float]) -> list[AnswerToken]:
         """The generated tokens as the shared reader takes them; end-of-text and padding left out.
@@ -433,3 +587,39 @@ class AsrEngine(LocalModel):
             marker = token == self._marker_id
             answer.append(AnswerToken(byte_level_bytes(spelled) if spelled else b"", prob, marker))
         return answer
+
+
+def _left_pad(tokens: torch.Tensor, length: int, fill: int = 0) -> torch.Tensor:
+    """A row of token ids (or its mask) padded on the left to `length`, as batched generation lays rows."""
+    return torch.nn.functional.pad(tokens, (length - tokens.numel(), 0), value=fill)
+
+
+def _gathered_cache(
+    config: Any, spans: Sequence[tuple[Cache, int, int, int]], length: int, room: int | None
+) -> Cache:
+    """One cache for a new batch: for each of its rows, positions [first, end) of row `row` of a cache that
+    was filled for another batch, left-padded to `length` (the rows' masks mark the padding). A static
+    cache with `room` more positions; `room` None (one row): a dynamic one, faster at batch 1."""
+    cache: Cache = DynamicCache(config=config) if room is None else StaticCache(config, length + room)
+    layers = len(spans[0][0].layers)
+    for index in range(layers):
+        parts = [(source.layers[index], row, first, end) for source, row, first, end in spans]
+        keys, values = (
+            torch.cat(
+                [
+                    torch.nn.functional.pad(
+                        getattr(layer, name)[row : row + 1, :, first:end], (0, 0, length - (end - first), 0)
+                    )
+                    for layer, row, first, end in parts
+                ]
+            )
+            for name in ("keys", "values")
+        )
+        cache.update(keys, values, index)
+    return cache
+
+
+def _up_to(draft: list[int], placeholder: int) -> list[int]:
+    """A draft cut before the audio placeholder's id: fed with the audio, the model would read it as a slot
+    for the audio's features (random weights do generate it)."""
+    return draft[: draft.index(placeholder)] if placeholder in draft else draft

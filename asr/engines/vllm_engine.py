@@ -28,7 +28,7 @@ import socket
 import ssl
 import time
 import wave
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -277,9 +277,12 @@ class VllmEngine:
         resume: LanguageProbe | None = None,
         cancel: Cancel | None = None,
         prefix: str | None = None,
+        drafts: Sequence[Sequence[int]] | None = None,
+        give_way: Callable[[], bool] | None = None,
     ) -> list[ChunkOutput]:
         """One request per chunk, in turn (the pipeline runs calls side by side). Raises `_Aborted` once
-        `cancel` is set, `UserFacingError` when the server fails."""
+        `cancel` is set, `UserFacingError` when the server fails. No `drafts` nor `give_way`
+        (`Capabilities`): the server decodes each request whole, the live mode goes on from a `prefix`."""
         return [self._one(audio, language, context, max_new_tokens, cancel, prefix) for audio in audios]
 
     def _one(
