@@ -451,3 +451,33 @@ def test_a_decode_that_gives_way_ends_at_once_with_what_it_has(random_checkpoint
     asked[0] = 0
     [cut] = engine.transcribe([clip], max_new_tokens=12, drafts=[plain.token_ids[:6]], give_way=give_way)
     assert not cut.complete and cut.token_ids == plain.token_ids[:10], "7 from the draft's pass, 3 steps more"
+
+
+def test_a_growing_utterance_reuses_its_complete_windows_and_decodes_as_if_from_scratch(
+    random_checkpoint: Path,
+) -> None:
+    """A live utterance decoded again over more audio each time: complete 8 s encoder windows and the
+    decoder's cache up to them are reused (the memory says how much), yet every answer is token for token a
+    plain decode of that audio, also after a louder sound changes every frame's log-mel floor."""
+    engine = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
+    plain = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
+    speech = noise(20.0, seed=4)
+    speech[:16000] = 0.0  # silent frames sit on the log-mel floor: the clip's maximum - 8
+    speech[int(16000 * 17.5) :] *= 30  # louder from 17.5 s: the maximum moves, the silent frames too
+    last: tuple[int, ...] = ()
+    reused_before = 0
+    for seconds in (3.0, 8.5, 9.3, 12.0, 16.9, 17.8):
+        audio = speech[: int(16000 * seconds)]
+        [live] = engine.transcribe([audio], max_new_tokens=10, drafts=[last])
+        [alone] = plain.transcribe([audio], max_new_tokens=10)
+        assert live.token_ids == alone.token_ids, seconds
+        reuse = engine._memory.reuse
+        if seconds in (9.3, 12.0, 16.9):
+            assert reuse.frames_reused - reused_before == 800, "the first window came from the last decode"
+        if seconds == 17.8:
+            assert reuse.frames_reused == reused_before, (
+                "the louder sound changed the first window's features"
+            )
+        reused_before = reuse.frames_reused
+        last = live.token_ids
+    assert reuse.tokens_reused > 0 and reuse.calls == 6

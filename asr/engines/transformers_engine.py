@@ -33,6 +33,7 @@ from transformers import (
 
 from asr.engines.cpu_tuning import tune_for_cpu
 from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
+from asr.engines.prefill_memory import PrefillMemory
 from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
@@ -203,6 +204,7 @@ class AsrEngine(LocalModel):
         # special (`<timestamp>` is one); the marker is read as the end of the tag
         added = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
         self._special_ids = {*tokenizer.all_special_ids, *added, self._marker_id}
+        self._memory = PrefillMemory()
         self._overflow = _OverflowWatch()
         self.model.lm_head.register_forward_hook(self._overflow)
 
@@ -342,8 +344,8 @@ class AsrEngine(LocalModel):
         """
         if drafts is not None and (resume is not None or prefix):
             raise ValueError("drafts go with neither a probe to resume nor an answer prefix")
-        if drafts is not None and not any(drafts):
-            drafts = None  # nothing to check: a plain decode
+        if drafts is not None and len(audios) > 1 and not any(drafts):
+            drafts = None  # nothing to check and no row to remember: a plain decode
         state = resume.state if resume is not None else None
         attempts = iter([state, None])  # a redo after an overflow starts every chunk afresh
 
@@ -461,16 +463,19 @@ class AsrEngine(LocalModel):
         ids = torch.stack([_left_pad(row, length, pad_id) for row in fed])
         mask = torch.stack([_left_pad(torch.ones_like(row), length) for row in fed])
         keep = max(len(draft) for draft in drafts) + 1
-        out = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-            input_features=inputs["input_features"],
-            input_features_mask=inputs["input_features_mask"],
-            past_key_values=DynamicCache(config=self.model.config),
-            use_cache=True,
-            logits_to_keep=keep,
-        )
+        if len(fed) == 1:  # a live utterance's decode: the next one over more of its audio reuses this one's
+            out = self._memory.prefill(self.model, ids, inputs, keep)
+        else:
+            out = self.model(
+                input_ids=ids,
+                attention_mask=mask,
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                input_features=inputs["input_features"],
+                input_features_mask=inputs["input_features_mask"],
+                past_key_values=DynamicCache(config=self.model.config),
+                use_cache=True,
+                logits_to_keep=keep,
+            )
         wide = out.logits.float()
         picks = wide.argmax(-1).tolist()
         picked_probs = (wide.amax(-1) - torch.logsumexp(wide, -1)).exp().tolist()
