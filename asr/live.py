@@ -8,19 +8,31 @@ provisional text over a window the utterance's maximum length bounds, never the 
 everything, as the official streaming recipe does, grows quadratically and stops keeping up on a CPU within
 seconds). When the speaker goes quiet the utterance is decoded at once, before the pause is long enough to end
 it; when it does end, that decode is the committed segment, so text is final about a pause after the last
-word. A re-decode of the same utterance goes on from the previous decode's text less its last
-`ROLLBACK_PIECES` tokens (the official streaming recipe's rollback, on an engine with `answer_prefix`): on a
-CPU each generated token costs ~0.1 s at batch 1, so decoding only the new words is what keeps up. The
-language is checked on the first utterance that has one, by the file's policy (`asr.langid.is_accepted`), and
-the decision is kept; each utterance is tagged by the model, as a file's chunks are.
+word. The language is checked on the first utterance that has one, by the file's policy
+(`asr.langid.is_accepted`), and the decision is kept; each utterance is tagged by the model, as a file's
+chunks are.
 
-Commits go first: no provisional text is refreshed while a finished utterance waits. The oldest one goes on
-alone from its provisional decode when it has one (its text is ready soonest); the others that wait are
-committed in one engine call, as rows of one batch, each its own segment. When the engine cannot keep up,
-more of them wait, and a call commits them all in about the time of one (a decode step on a CPU reads every
-weight once, whatever the batch): longer steps, so the lag stops growing instead of growing without bound;
-past `BEHIND_S` `LiveView.behind` says so. At Stop (or at the length limit) what is left is committed, and
-the recording gets what a file gets: speakers over the whole recording, word times, the player. A recording
+Nothing is decoded twice that need not be (an engine with `Capabilities.drafts`, the in-process one):
+* every re-decode of an utterance (refresh, commit, a row of a backlog batch) hands the engine its last
+  hypothesis as a draft, verified in the prefill pass: only the tokens after the first one the model now
+  disagrees with are generated, and the answer is the plain greedy decode's (`AsrEngine._drafted`);
+* the engine keeps what the last decode of the growing audio computed and cannot have changed: complete
+  encoder chunks and windows, the template's cache (`asr.engines.prefill_memory`);
+* a refresh gives way: between its decode steps it hears the audio that came (`_Recognizer.listen`), and it
+  ends as soon as an utterance it does not cover closes, the speaker goes quiet (the decode up to the pause
+  is due) or Stop; what it had becomes the draft of the decode that takes its place. So a refresh may run
+  whenever the engine is free, and none starts while the speaker is pausing.
+An engine without drafts (a vLLM server) goes on from the previous decode's text less its last
+`ROLLBACK_PIECES` tokens (the official streaming recipe's rollback), and its refreshes, which run to their
+end, take at most `ENGINE_SHARE` of its time.
+
+Commits go first: no provisional text is refreshed while a finished utterance waits. The oldest one keeps
+the text of a provisional decode that heard all of it; otherwise the utterances that wait are committed in
+one engine call, as rows of one batch, each its own segment. When the engine cannot keep up, more of them
+wait, and a call commits them all in about the time of one (a decode step on a CPU reads every weight once,
+whatever the batch): longer steps, so the lag stops growing instead of growing without bound; past
+`BEHIND_S` `LiveView.behind` says so. At Stop (or at the length limit) what is left is committed, and the
+recording gets what a file gets: speakers over the whole recording, word times, the player. A recording
 whose page stops sending audio for `IDLE_S` (a closed tab) is cancelled and its folder removed.
 """
 
@@ -60,8 +72,8 @@ from asr.transcribe import TranscribeOptions, segment_of, token_budget, verdict_
 
 log = logging.getLogger(__name__)
 
-STEP_S = 1.0  # provisional text is refreshed at most this often
-ENGINE_SHARE = 1 / 3  # and takes at most this share of the engine's time, so commits are not starved
+STEP_S = 0.75  # provisional text is refreshed at most this often (from the start of one to the next)
+ENGINE_SHARE = 1 / 3  # an engine without give_way: refreshes take at most this share, or commits starve
 BEHIND_S = 4.0  # a finished utterance waiting this long for its text: the page says the machine is behind
 IDLE_S = 10.0  # no audio for this long: the page that sent it is gone
 ROLLBACK_PIECES = 5  # a re-decode goes on from the last text of its utterance less this many tokens
@@ -351,8 +363,12 @@ class _Recognizer:
             return False
         went_quiet = self.cutter.quiet  # decode now: when the pause ends the utterance, this is its text
         cut_short = last is not None and not last.output.complete  # it gave way to this decode: go on now
-        if not went_quiet and not cut_short and self.job._clock() < self.next_provisional:
-            return False
+        if (
+            not went_quiet
+            and not cut_short
+            and (self.cutter.pausing or self.job._clock() < self.next_provisional)
+        ):
+            return False  # a refresh begun in a pause would only give way to the decode up to it
         started = self.job._clock()
         give_way = self._gives_way(current, went_quiet) if self.drafts else None
         [output], budget = self._decode([current], self._prefix_for(current), give_way)

@@ -3,8 +3,8 @@
 Each precision runs in a fresh child process (`ASR_DTYPE`, `ASR_MODEL` = the bench's checkpoint), which
 loads the engine the users' way (`asr.background.load_backend`), warms it up, then has its answers follow
 `bench.standin.StandIn`: an utterance is answered with `language English<asr_text>` and `--tokens-per-second`
-3.5 words a second of its audio, word k the same token in every decode but for the last 5 of a decode, each
-revised with probability `--revision` (random weights never stop, never name a language and never agree
+3.5 words a second of its audio, word k the same token in every decode but for the last `--revision` x 5 of
+a decode, which the next decode revises (random weights never stop, never name a language and never agree
 with a draft; every forward pass is still the model's own). A `LiveJob` is fed the recording in `--piece-s`
 pieces on an absolute schedule: stream second s is "spoken" at t0 + s, and a piece is handed over when its
 last sample has been spoken (piece k at t0 + (k + 1) x piece), so the feeder never drifts. At the end, Stop
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import dataclasses
 import json
 import os
 import subprocess
@@ -99,6 +100,15 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         raise SystemExit("python -m bench live measures the in-process engine (ASR_BACKEND=transformers)")
     warmup_s = in_passing_thread(lambda: _warm_up(backend.model, backend.processor))
     stand_in = StandIn(backend, spec["tokens_per_second"], spec["revision"])
+    if spec.get("no_reuse"):  # what the prefill memory saves: the same run with nothing kept between calls
+        memory = backend._memory
+        prefill = memory.prefill
+
+        def forgetful(*args: Any, **kwargs: Any) -> Any:
+            memory._kept = None
+            return prefill(*args, **kwargs)
+
+        memory.prefill = forgetful  # type: ignore[method-assign]
     step_s = live.STEP_S if spec["step_s"] is None else spec["step_s"]
 
     samples = np.load(spec["pcm"])
@@ -158,6 +168,8 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         "revision": spec["revision"],
         "tag_tokens": len(stand_in.tag),
         "drafts": stand_in.accepted_summary(),
+        "reuse": dataclasses.asdict(backend._memory.reuse),
+        "no_reuse": bool(spec.get("no_reuse")),
         "load_s": load_s,
         "warmup_s": warmup_s,
         "threads": _torch_threads(),
@@ -246,6 +258,8 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
             "revision",
             "tag_tokens",
             "drafts",
+            "reuse",
+            "no_reuse",
             "threads",
             "load_s",
             "warmup_s",
@@ -314,6 +328,8 @@ def table(summary: dict[str, Any]) -> str:
         f"targets: {verdicts(summary)}; lag bounded: max {_s(first)} s in the first minute, {_s(last)} s in "
         f"the last, behind {summary['behind_s']} s of {summary['audio_s']:.0f}",
         f"drafts: {_drafts_line(summary['drafts'])}",
+        f"kept between decodes{' (off: --no-reuse)' if summary['no_reuse'] else ''}: "
+        f"{_reuse_line(summary['reuse'])}",
     ]
     return "\n".join(lines)
 
@@ -344,6 +360,19 @@ def _drafts_line(drafts: dict[str, Any]) -> str:
     return (
         f"{drafts['drafted_rows']} decodes had one, {drafts['draft_tokens_per_row']:.1f} tokens each, "
         f"{drafts['accepted_tokens_per_row']:.1f} accepted ({100 * drafts['accepted_share']:.0f} %)"
+    )
+
+
+def _reuse_line(reuse: dict[str, int]) -> str:
+    def share(reused: str, done: str) -> str:
+        total = reuse[reused] + reuse[done]
+        return f"{reuse[reused]} of {total} ({100 * reuse[reused] / total:.0f} %)" if total else "0"
+
+    return (
+        f"{reuse['calls']} single-row prefills; 1 s chunks convolved: "
+        f"{share('chunks_reused', 'chunks_convolved')} reused; 8 s windows encoded: "
+        f"{share('windows_reused', 'windows_encoded')} reused; decoder prompt tokens: "
+        f"{share('tokens_reused', 'tokens_prefilled')} reused"
     )
 
 
@@ -383,12 +412,13 @@ def live_main(args: argparse.Namespace) -> None:
         "piece_s": args.piece_s,
         "step_s": args.step_s,
         "wait_s": max(600.0, seconds),
+        "no_reuse": args.no_reuse,
     }
     length = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
     print(f"# Live transcription, {length} fed in real time; {cpu_line()}")
     print(
         f"# each utterance is answered with its tag + {args.tokens_per_second} words a second "
-        f"(bench.standin), the last 5 of each decode revised with probability {args.revision}\n"
+        f"(bench.standin), a share {args.revision} of the last 5 words of each decode revised\n"
     )
     raws, summaries = [], []
     for dtype, revision in [(d, r) for d in dtypes for r in revisions]:
@@ -414,11 +444,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     live.add_argument(
         "--revision",
         default="0.5",
-        help="chance that each of a decode's last 5 words is revised by the next (bench.standin); a comma "
-        "list runs each",
+        help="share of a decode's last 5 words the next one revises (bench.standin); a comma list runs each",
     )
     live.add_argument("--piece-s", type=float, default=0.1, help="audio per feed() (the page sends 0.25)")
     live.add_argument("--step-s", type=float, default=None, help="provisional refresh step (default 1.0)")
+    live.add_argument(
+        "--no-reuse", action="store_true", help="keep nothing between decodes (what reuse saves)"
+    )
     live.add_argument("--quick", action="store_true", help="smoke test: tiny checkpoint, 20 s")
     live.add_argument("--json", type=Path, help="write the summaries and raw timelines here")
     return live

@@ -7,9 +7,10 @@ logits say exactly that, pass by pass:
 
 * an utterance of L seconds is answered with `language English<asr_text>` (so the live job's language check
   runs and accepts it), `tokens_per_second` x L words, then the end of the answer;
-* word k of an utterance is the same token in every decode (`word(k)`), except that each of the last
-  `REVISED_TAIL` words of a decode is, with probability `revision`, another word: the tail a later decode
-  with more audio revises. At 0 every draft is right; at 1 the last 5 words of every draft are wrong.
+* word k of an utterance is the same token in every decode (`word(k)`), except the last `revision` x
+  `REVISED_TAIL` words of a decode (2 or 3 at random for 0.5, so 2.5 on average), which are other words: the
+  tail a later decode with more audio revises, as a trained model revises the words the end of its audio
+  cut. At 0 every draft is right; at 1 the last 5 words of every draft are wrong.
 
 Every forward pass (prefill, a draft's verification, each decode step) is the model's own; the stand-in then
 raises the logit of the token it wants above all the others at each position it keeps, so greedy search
@@ -74,10 +75,11 @@ class StandIn:
         """This decode's answer for an utterance of `seconds`: the tag, the words (the tail revised by
         chance), the end."""
         words = [self.word(k) for k in range(int(round(self.tokens_per_second * seconds)))]
-        for k in range(max(0, len(words) - REVISED_TAIL), len(words)):
-            if self._rng.random() < self.revision:
-                other = int(self._rng.integers(1, len(self.words)))
-                words[k] = self.words[(self.words.index(words[k]) + other) % len(self.words)]
+        share = self.revision * REVISED_TAIL  # revised words, rounded up or down at random to keep the mean
+        revised = int(share) + int(self._rng.random() < share - int(share))
+        for k in range(max(0, len(words) - revised), len(words)):
+            other = int(self._rng.integers(1, len(self.words)))
+            words[k] = self.words[(self.words.index(words[k]) + other) % len(self.words)]
         return [*self.tag, *words, self.end]
 
     def _install(self) -> None:

@@ -437,20 +437,25 @@ def test_a_draft_the_model_agrees_with_costs_one_forward_pass(english_checkpoint
 
 
 def test_a_decode_that_gives_way_ends_at_once_with_what_it_has(random_checkpoint: Path) -> None:
+    """Asked after each step; with a draft also once the audio is encoded and once the draft is checked."""
     engine = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
     clip = noise(2.0)
     [plain] = engine.transcribe([clip], max_new_tokens=12)
     asked = [0]
+    yes_at = [4]
 
     def give_way() -> bool:
         asked[0] += 1
-        return asked[0] >= 4
+        return asked[0] >= yes_at[0]
 
     [cut] = engine.transcribe([clip], max_new_tokens=12, give_way=give_way)
     assert not cut.complete and cut.token_ids == plain.token_ids[:4] and plain.complete
     asked[0] = 0
     [cut] = engine.transcribe([clip], max_new_tokens=12, drafts=[plain.token_ids[:6]], give_way=give_way)
-    assert not cut.complete and cut.token_ids == plain.token_ids[:10], "7 from the draft's pass, 3 steps more"
+    assert not cut.complete and cut.token_ids == plain.token_ids[:9], "7 from the draft's pass, 2 steps more"
+    asked[0], yes_at[0] = 0, 1
+    [cut] = engine.transcribe([clip], max_new_tokens=12, drafts=[plain.token_ids[:6]], give_way=give_way)
+    assert not cut.complete and cut.token_ids == () and asked[0] == 1, "it gave way once the audio was encoded"
 
 
 def test_a_growing_utterance_reuses_its_complete_windows_and_decodes_as_if_from_scratch(
@@ -473,11 +478,11 @@ def test_a_growing_utterance_reuses_its_complete_windows_and_decodes_as_if_from_
         assert live.token_ids == alone.token_ids, seconds
         reuse = engine._memory.reuse
         if seconds in (9.3, 12.0, 16.9):
-            assert reuse.frames_reused - reused_before == 800, "the first window came from the last decode"
+            assert reuse.windows_reused - reused_before == 1, "the first window came from the last decode"
         if seconds == 17.8:
-            assert reuse.frames_reused == reused_before, (
+            assert reuse.windows_reused == reused_before, (
                 "the louder sound changed the first window's features"
             )
-        reused_before = reuse.frames_reused
+        reused_before = reuse.windows_reused
         last = live.token_ids
-    assert reuse.tokens_reused > 0 and reuse.calls == 6
+    assert reuse.tokens_reused > 0 and reuse.chunks_reused > 0 and reuse.calls == 6

@@ -1,34 +1,42 @@
 """What the next decode of a growing live utterance can take from the last one, exactly, and nothing more.
 
-A live utterance is decoded again every second or so, each time over a little more audio. Most of that work
-cannot change: the audio encoder attends within windows of `n_window_infer` frames (8 s) counted from the
-start of the audio it is given, and the decoder is causal. So when audio is appended, every window that was
-already complete encodes to the same output, and the decoder's keys and values for the prompt up to the end
-of those windows' audio tokens (the chat template before the audio, then those tokens) are the same too.
-`PrefillMemory` keeps them from one single-row prefill to the next and computes only the rest: the open
-window and what follows it (the template's end, the draft).
+A live utterance is decoded again every second or so, each time over a little more audio. Much of that work
+cannot change. The audio encoder's convolutions work on each 1 s chunk of log-mel frames alone, and its
+attention within windows of `n_window_infer` frames (8 s), both counted from the start of the audio it is
+given; the decoder is causal. So when audio is appended, every chunk that was complete convolves to the same
+output, every window that was complete encodes to the same output, and the decoder's keys and values for
+the prompt up to the end of those windows' audio tokens (the chat template before the audio, then those
+tokens) are the same too. `PrefillMemory` keeps them from one single-row prefill to the next and computes
+only the rest: the open chunk's convolutions, the open window's attention, the decoder from there on.
 
 Nothing is assumed: the log-mel features of a frame can change although its audio did not (each frame is
 clamped against the loudest of the whole clip, and the last frames' STFT reaches past the old end), so a
-window is reused only where its features are equal frame for frame to those it was encoded from, and the
-template only where its token ids are equal. A different utterance, context or precision shares nothing and
-is computed whole, as is audio shorter than one window.
+chunk is reused only where its features are equal frame for frame to those it was computed from, and the
+template only where its token ids are equal. A different utterance, context or precision shares nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from transformers import DynamicCache
+from transformers.models.qwen3_asr.modeling_qwen3_asr import get_audio_cu_seqlens, get_max_seqlen
+
+
+class GaveWay(Exception):
+    """The prefill stopped after the encoder: its caller has something more urgent to run."""
 
 
 @dataclass(frozen=True)
 class _Kept:
     dtype: torch.dtype
-    features: torch.Tensor  # [mel, frames]: the complete windows' features the output below came from
-    encoded: torch.Tensor  # [tokens, hidden]: those windows' projected encoder output
+    features: torch.Tensor  # [mel, frames]: the complete chunks' features the outputs below came from
+    convolved: torch.Tensor  # [chunks, tokens per chunk, width]: those chunks' convolution output
+    encoded: torch.Tensor  # [tokens, hidden]: the complete windows' projected encoder output
     prompt: torch.Tensor  # [n]: prompt ids up to the last of those windows' audio tokens
     layers: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # the decoder's keys and values for `prompt`
 
@@ -38,8 +46,10 @@ class Reuse:
     """What was computed and what was taken from the last prefill, summed over calls (for the bench)."""
 
     calls: int = 0
-    frames_encoded: int = 0
-    frames_reused: int = 0
+    chunks_convolved: int = 0
+    chunks_reused: int = 0
+    windows_encoded: int = 0
+    windows_reused: int = 0
     tokens_prefilled: int = 0
     tokens_reused: int = 0
 
@@ -53,26 +63,38 @@ class PrefillMemory:
         self._kept: _Kept | None = None
         self.reuse = Reuse()
 
-    def prefill(self, model: Any, ids: torch.Tensor, inputs: Any, keep: int) -> Any:
-        """`model`'s forward over `ids` (one row: the prompt, then anything after it), the audio in
-        `inputs`' features, keeping the last `keep` logits and the whole cache, as a plain forward would."""
-        audio_id = model.config.audio_token_id
-        features, mask = inputs["input_features"], inputs["input_features_mask"]
+    def prefill(
+        self,
+        model: Any,
+        ids: torch.Tensor,
+        inputs: Any,
+        keep: int,
+        give_way: Callable[[], bool] | None = None,
+    ) -> Any:
+        """`model`'s forward over `ids` (one row: the prompt, then anything after it), the audio in `inputs`'
+        features, keeping the last `keep` logits and the whole cache, as a plain forward would. `give_way`
+        is asked once the audio is encoded: True raises `GaveWay` (nothing is kept)."""
+        tower = model.model.audio_tower
+        chunk, window = tower.n_window * 2, tower.n_window_infer
+        features, mask = inputs["input_features"][0], inputs["input_features_mask"][0]
         frames = int(mask.sum())
-        window = model.model.audio_tower.n_window_infer
+        kept = self._kept if self._kept is not None and self._kept.dtype == model.dtype else None
+        same = _same_chunks(features, frames, chunk, kept)
+        windows = same * chunk // window  # windows whose every chunk is the same: their output is too
+        reused_chunks = slice(windows * window // chunk, same)
+        assert kept is not None or same == 0
+        convolved = _convolved(
+            tower, features, chunk, kept.convolved[reused_chunks] if kept else None, windows
+        )
+        fresh = _encoded(model, convolved, mask[windows * window :], chunk)
+        per_window = _tokens(tower, window)
+        audio = torch.cat([kept.encoded[: windows * per_window], fresh]) if kept else fresh
+        if give_way is not None and give_way():
+            raise GaveWay
+        audio_id = model.config.audio_token_id
         slots = (ids[0] == audio_id).nonzero()
         first_slot = int(slots[0]) if len(slots) else ids.shape[1]
-        windows = self._same_windows(features[0], frames, window, model.dtype)
-        kept = self._kept
-        if windows:
-            assert kept is not None
-            fresh = model.model.get_audio_features(
-                features[:, :, windows * window :], mask[:, windows * window :]
-            )
-            audio = torch.cat([kept.encoded[: windows * _tokens(model, window)], fresh.pooler_output])
-        else:
-            audio = model.model.get_audio_features(features, mask).pooler_output
-        reused = first_slot + windows * _tokens(model, window)  # the template, then the windows' tokens
+        reused = first_slot + windows * per_window  # the template, then the windows' tokens
         if (
             kept is None
             or kept.prompt.numel() < reused
@@ -86,8 +108,7 @@ class PrefillMemory:
                 cache.update(keys[:, :, :reused], values[:, :, :reused], index)
         suffix = ids[:, reused:]
         embeds = model.get_input_embeddings()(suffix)
-        slots_after = suffix[0] == audio_id
-        embeds[0, slots_after] = audio[max(0, reused - first_slot) :].to(embeds.dtype)
+        embeds[0, suffix[0] == audio_id] = audio[max(0, reused - first_slot) :].to(embeds.dtype)
         out = model(
             input_ids=suffix,  # read by nothing but hooks: the embeddings above are what the model takes
             inputs_embeds=embeds,
@@ -97,55 +118,80 @@ class PrefillMemory:
             use_cache=True,
             logits_to_keep=keep,
         )
-        self._keep(model, ids, features[0], frames, window, audio, first_slot, out.past_key_values)
+        complete = frames // chunk
+        full_convolved = (
+            torch.cat([kept.convolved[: windows * window // chunk], convolved]) if kept else convolved
+        )
+        tokens = (frames // window) * per_window
+        end = first_slot + tokens
+        self._kept = _Kept(
+            dtype=model.dtype,
+            features=features[:, : complete * chunk],
+            convolved=full_convolved[:complete],
+            encoded=audio[:tokens],
+            prompt=ids[0, :end],
+            layers=tuple(
+                (layer.keys[:, :, :end], layer.values[:, :, :end]) for layer in out.past_key_values.layers
+            ),
+        )
         self.reuse.calls += 1
-        self.reuse.frames_reused += windows * window
-        self.reuse.frames_encoded += frames - windows * window
+        self.reuse.chunks_reused += same - windows * window // chunk
+        self.reuse.chunks_convolved += convolved.shape[0] - (same - windows * window // chunk)
+        self.reuse.windows_reused += windows
+        self.reuse.windows_encoded += -(-(frames - windows * window) // window)
         self.reuse.tokens_reused += reused
         self.reuse.tokens_prefilled += ids.shape[1] - reused
         return out
 
-    def _same_windows(self, features: torch.Tensor, frames: int, window: int, dtype: torch.dtype) -> int:
-        """How many leading windows, complete now and when kept, have features equal frame for frame."""
-        kept = self._kept
-        if kept is None or kept.dtype != dtype:
-            return 0
-        same = 0
-        while (same + 1) * window <= min(frames, kept.features.shape[1]):
-            span = slice(same * window, (same + 1) * window)
-            if not torch.equal(features[:, span], kept.features[:, span]):
-                break
-            same += 1
-        return same
 
-    def _keep(
-        self,
-        model: Any,
-        ids: torch.Tensor,
-        features: torch.Tensor,
-        frames: int,
-        window: int,
-        audio: torch.Tensor,
-        first_slot: int,
-        cache: Any,
-    ) -> None:
-        """Keep the complete windows of this prefill, and the decoder's cache up to their last token (the
-        template alone when none is complete)."""
-        windows = frames // window
-        tokens = audio.shape[0] - _tokens(model, frames - windows * window) if windows else 0
-        end = first_slot + tokens
-        self._kept = _Kept(
-            dtype=model.dtype,
-            features=features[:, : windows * window],
-            encoded=audio[:tokens],
-            prompt=ids[0, :end],
-            layers=tuple((layer.keys[:, :, :end], layer.values[:, :, :end]) for layer in cache.layers),
-        )
+def _same_chunks(features: torch.Tensor, frames: int, chunk: int, kept: _Kept | None) -> int:
+    """How many leading chunks, complete now and when kept, have features equal frame for frame."""
+    if kept is None:
+        return 0
+    same = 0
+    while (same + 1) * chunk <= min(frames, kept.features.shape[1]):
+        span = slice(same * chunk, (same + 1) * chunk)
+        if not torch.equal(features[:, span], kept.features[:, span]):
+            break
+        same += 1
+    return same
 
 
-def _tokens(model: Any, frames: int) -> int:
+def _convolved(
+    tower: Any, features: torch.Tensor, chunk: int, reused: torch.Tensor | None, windows: int
+) -> torch.Tensor:
+    """The convolution front end's output for each chunk from the first open window on, each chunk alone as
+    in the encoder (`Qwen3ASREncoder.forward`); the leading ones taken from `reused`."""
+    mel = features.shape[0]
+    start = windows * tower.n_window_infer // chunk + (0 if reused is None else reused.shape[0])
+    chunked = features.view(mel, -1, chunk).permute(1, 0, 2)[start:].unsqueeze(1)
+    out = F.gelu(tower.conv2d1(chunked))
+    out = F.gelu(tower.conv2d2(out))
+    out = F.gelu(tower.conv2d3(out))
+    count, channels, bins, steps = out.size()
+    out = tower.conv_out(out.permute(0, 3, 1, 2).contiguous().view(count, steps, channels * bins))
+    out = out + tower.positional_embedding.positional_embedding[:steps].to(out.dtype)
+    return out if reused is None else torch.cat([reused, out])
+
+
+def _encoded(model: Any, convolved: torch.Tensor, mask: torch.Tensor, chunk: int) -> torch.Tensor:
+    """The encoder's attention layers over the convolved chunks of whole windows, then the projector: the
+    rest of `Qwen3ASREncoder.forward` and `get_audio_features`, for one row."""
+    tower = model.model.audio_tower
+    lengths = mask.view(-1, chunk).sum(-1)
+    valid = torch.arange(convolved.shape[1]) < tower._post_cnn_length(lengths).unsqueeze(1)
+    hidden = convolved.reshape(-1, convolved.shape[-1])[valid.flatten()]
+    cu_seqlens = get_audio_cu_seqlens(lengths, mask.sum().reshape(1), tower.n_window_infer, tower.n_window)
+    max_seqlen = get_max_seqlen(cu_seqlens, tower.config)
+    for layer in tower.layers:
+        hidden = layer(hidden, cu_seqlens, max_seqlen=max_seqlen)[0]
+    return model.model.multi_modal_projector(tower.ln_post(hidden))
+
+
+def _tokens(tower: Any, frames: int) -> int:
     """The encoder's output tokens for `frames` frames (the convolutions' length arithmetic)."""
-    lengths = model.model.audio_tower._post_cnn_length
-    chunk = model.model.audio_tower.n_window * 2
+    chunk = tower.n_window * 2
     whole, rest = divmod(frames, chunk)
-    return int(whole * lengths(torch.tensor(chunk)) + lengths(torch.tensor(rest)))
+    return int(
+        whole * tower._post_cnn_length(torch.tensor(chunk)) + tower._post_cnn_length(torch.tensor(rest))
+    )

@@ -33,7 +33,7 @@ from transformers import (
 
 from asr.engines.cpu_tuning import tune_for_cpu
 from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
-from asr.engines.prefill_memory import PrefillMemory
+from asr.engines.prefill_memory import GaveWay, PrefillMemory
 from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
@@ -464,7 +464,12 @@ class AsrEngine(LocalModel):
         mask = torch.stack([_left_pad(torch.ones_like(row), length) for row in fed])
         keep = max(len(draft) for draft in drafts) + 1
         if len(fed) == 1:  # a live utterance's decode: the next one over more of its audio reuses this one's
-            out = self._memory.prefill(self.model, ids, inputs, keep)
+            try:
+                out = self._memory.prefill(self.model, ids, inputs, keep, yielding.now if yielding else None)
+            except GaveWay:  # nothing decoded yet: the draft stays what it was
+                return [
+                    self._output(torch.tensor(drafts[0][:0], dtype=torch.long), [], language, complete=False)
+                ]
         else:
             out = self.model(
                 input_ids=ids,

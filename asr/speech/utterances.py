@@ -101,6 +101,12 @@ class UtteranceCutter:
         return self._padded(self._start, end)
 
     @property
+    def pausing(self) -> bool:
+        """The last frames of the utterance in progress were not speech: a breath, or the start of the pause
+        that ends it."""
+        return self._start is not None and self._quiet_since is not None
+
+    @property
     def quiet(self) -> bool:
         """The speaker has paused long enough that the current utterance's padded end is known: if the pause
         goes on, the utterance closes exactly as `current()` gives it now."""
