@@ -366,9 +366,14 @@ class _Recognizer:
         if (
             not went_quiet
             and not cut_short
-            and (self.cutter.pausing or self.job._clock() < self.next_provisional)
+            and (
+                self.cutter.pausing  # a refresh begun in a pause would only give way to the decode up to it
+                or current.end_s - current.start_s
+                > self.cutter.max_s - self.job.step_s  # or to the cut's commit
+                or self.job._clock() < self.next_provisional
+            )
         ):
-            return False  # a refresh begun in a pause would only give way to the decode up to it
+            return False
         started = self.job._clock()
         give_way = self._gives_way(current, went_quiet) if self.drafts else None
         [output], budget = self._decode([current], self._prefix_for(current), give_way)
