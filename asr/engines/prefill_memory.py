@@ -113,7 +113,7 @@ class PrefillMemory:
             input_ids=suffix,  # read by nothing but hooks: the embeddings above are what the model takes
             inputs_embeds=embeds,
             attention_mask=torch.ones_like(ids),
-            position_ids=torch.arange(reused, ids.shape[1])[None],
+            position_ids=torch.arange(reused, ids.shape[1], device=ids.device)[None],
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=keep,
@@ -179,7 +179,9 @@ def _encoded(model: Any, convolved: torch.Tensor, mask: torch.Tensor, chunk: int
     rest of `Qwen3ASREncoder.forward` and `get_audio_features`, for one row."""
     tower = model.model.audio_tower
     lengths = mask.view(-1, chunk).sum(-1)
-    valid = torch.arange(convolved.shape[1]) < tower._post_cnn_length(lengths).unsqueeze(1)
+    valid = torch.arange(convolved.shape[1], device=convolved.device) < tower._post_cnn_length(
+        lengths
+    ).unsqueeze(1)
     hidden = convolved.reshape(-1, convolved.shape[-1])[valid.flatten()]
     cu_seqlens = get_audio_cu_seqlens(lengths, mask.sum().reshape(1), tower.n_window_infer, tower.n_window)
     max_seqlen = get_max_seqlen(cu_seqlens, tower.config)

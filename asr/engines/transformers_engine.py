@@ -114,7 +114,7 @@ class _GiveWay(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.said, dtype=torch.bool, device=input_ids.device)
 
     def now(self) -> bool:
-        """Asked between the passes of one call (after a draft's verification)."""
+        """Asked between the parts of one call (once the audio is encoded, once a draft is checked)."""
         self.said = self.said or self.ask()
         return self.said
 
@@ -339,7 +339,7 @@ class AsrEngine(LocalModel):
         `resume` is `probe_language` of `audios[0]` whose tag named a language (a tag that names none is
         refused, never resumed): that chunk goes on from where the probe stopped. A probe made in another
         precision (an overflow raised it since) is not resumed: that chunk starts again with the batch.
-        `drafts` are checked in the prefill pass (`_verify`); `give_way` is asked after every step.
+        `drafts` are checked in the prefill pass (`_drafted`); `give_way` is asked after every step.
         `cancel` is not watched: the pipeline calls this engine one batch at a time, from the job's thread.
         """
         if drafts is not None and (resume is not None or prefix):
@@ -456,7 +456,7 @@ class AsrEngine(LocalModel):
         ]
         drafts = [_up_to(list(draft)[:max_new_tokens], self.model.config.audio_token_id) for draft in drafts]
         fed = [
-            torch.cat([prompt, torch.tensor(draft, dtype=prompt.dtype)])
+            torch.cat([prompt, torch.tensor(draft, dtype=prompt.dtype, device=prompt.device)])
             for prompt, draft in zip(prompts, drafts, strict=True)
         ]
         length = max(row.numel() for row in fed)
@@ -519,7 +519,8 @@ class AsrEngine(LocalModel):
         rest = max(max_new_tokens - len(answers[row]) for row in open_rows)
         cache = _gathered_cache(self.model.config, spans, max(kept), rest if len(open_rows) > 1 else None)
         sequences = [
-            torch.cat([prompts[row], torch.tensor(answers[row], dtype=ids.dtype)]) for row in open_rows
+            torch.cat([prompts[row], torch.tensor(answers[row], dtype=ids.dtype, device=ids.device)])
+            for row in open_rows
         ]
         width = max(row.numel() for row in sequences)
         gone_on = self._go_on(
