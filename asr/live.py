@@ -242,6 +242,10 @@ class LiveJob:
             self._stop.set()
             with _JOBS_LOCK:
                 _JOBS.pop(self.token, None)
+            # what an engine kept of the recording's last utterance between decodes goes with the recording
+            forget = getattr(self._models.backend, "forget_kept", None)
+            if callable(forget):
+                forget()
             log.info("Live recording ended")
 
     def _take_inbox(self) -> bytes:

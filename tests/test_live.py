@@ -72,6 +72,7 @@ def test_text_appears_while_people_speak_and_stop_gives_a_transcript_timed_by_th
     # text while its utterance is still spoken (a cold engine's first refresh may give way to the first
     # commit: then the second utterance shows it)
     assert any(v.provisional == "hello world" and len(v.committed) < 2 for v in views), "provisional text"
+    assert english_engine._memory._kept is not None, "the engine kept the last decode's prefill for the next"
     assert [s.text for s in views[-1].committed] == ["hello world"] * 2, "committed before Stop"
     job.stop()
     outcome = job.wait(30)
@@ -83,6 +84,7 @@ def test_text_appears_while_people_speak_and_stop_gives_a_transcript_timed_by_th
     assert outcome.transcript.duration_s == pytest.approx(len(stream) / SAMPLE_RATE, abs=0.01)
     assert outcome.transcript.verdict.language_name == "English"
     assert job_folders() == [] and live_job(job.token) is None
+    assert english_engine._memory._kept is None, "nothing of the recording stays in the engine"
     assert not job.feed(b"\0\0"), "a stopped recording takes no more audio: the page stops sending"
 
 

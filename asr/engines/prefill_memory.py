@@ -63,6 +63,9 @@ class PrefillMemory:
         self._kept: _Kept | None = None
         self.reuse = Reuse()
 
+    def forget(self) -> None:
+        self._kept = None
+
     def prefill(
         self,
         model: Any,

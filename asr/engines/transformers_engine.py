@@ -232,6 +232,12 @@ class AsrEngine(LocalModel):
     def device(self) -> str:
         return self.plan.device
 
+    def forget_kept(self) -> None:
+        """Drop what the prefill memory keeps of the last live utterance (its features, encoder output and
+        cache): a recording that ended leaves nothing of itself in the engine."""
+        with self._lock:
+            self._memory.forget()
+
     def preferred_batch_size(self) -> int:
         return choose_batch_size(self.plan, free_memory(self.plan.device))
 
