@@ -367,16 +367,7 @@ class _Recognizer:
             return False
         went_quiet = self.cutter.quiet  # decode now: when the pause ends the utterance, this is its text
         cut_short = last is not None and not last.output.complete  # it gave way to this decode: go on now
-        if (
-            not went_quiet
-            and not cut_short
-            and (
-                self.cutter.pausing  # a refresh begun in a pause would only give way to the decode up to it
-                or current.end_s - current.start_s
-                > self.cutter.max_s - self.job.step_s  # or to the cut's commit
-                or self.job._clock() < self.next_provisional
-            )
-        ):
+        if not went_quiet and not cut_short and self._refresh_waits(current):
             return False
         started = self.job._clock()
         give_way = self._gives_way(current, went_quiet) if self.drafts else None
@@ -391,6 +382,12 @@ class _Recognizer:
             self.job.timeline.provisionals.append(self.job._clock())
             self.job._show([], output.text, self.pending)
         return True
+
+    def _refresh_waits(self, current: Utterance) -> bool:
+        """No refresh now: one began less than a step ago, or it would soon give way, to the decode up to the
+        pause the speaker is making, or to the commit of the cut one step before the maximum length."""
+        near_cut = current.end_s - current.start_s > self.cutter.max_s - self.job.step_s
+        return self.cutter.pausing or near_cut or self.job._clock() < self.next_provisional
 
     def _gives_way(self, span: Utterance, went_quiet: bool) -> Callable[[], bool]:
         """Asked between the decode steps of a provisional decode of `span`: it hears the audio that came,

@@ -455,7 +455,7 @@ def test_a_decode_that_gives_way_ends_at_once_with_what_it_has(random_checkpoint
     assert not cut.complete and cut.token_ids == plain.token_ids[:9], "7 from the draft's pass, 2 steps more"
     asked[0], yes_at[0] = 0, 1
     [cut] = engine.transcribe([clip], max_new_tokens=12, drafts=[plain.token_ids[:6]], give_way=give_way)
-    assert not cut.complete and cut.token_ids == () and asked[0] == 1, "it gave way once the audio was encoded"
+    assert not cut.complete and cut.token_ids == () and asked[0] == 1, "it gave way once the audio was in"
 
 
 def test_a_growing_utterance_reuses_its_complete_windows_and_decodes_as_if_from_scratch(
