@@ -453,7 +453,9 @@ class AsrEngine(LocalModel):
         the pick after it (the correction, or the next token), with their probabilities; its cache is cut
         to that prefix, and `generate` goes on from there for the rest of the budget. A plain decode picks
         the same tokens from the same logits, so the answer is the same; a draft the model disagrees with
-        from its first token costs one prefill a few tokens longer.
+        from its first token costs one prefill a few tokens longer. One row (a live utterance) is prefilled
+        through `PrefillMemory`, which reuses what the last decode of its growing audio computed and the new
+        audio cannot have changed.
         """
         inputs = self._inputs(audios, language, context)
         pad_id = self.processor.tokenizer.pad_token_id
