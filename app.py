@@ -9,6 +9,7 @@ whether it was started with `python -m privacy` or `streamlit run app.py`.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,9 @@ import pandas as pd
 import streamlit as st
 from streamlit.typing import UploadedFile
 
-from asr.background import BackgroundLoad, load_aligner, load_backend, load_speaker_model
+from api.routes import api_routes
+from api.service import TranscriptionService
+from asr.background import SHARED_MODELS, BackgroundLoad
 from asr.errors import UserFacingError
 from asr.i18n import Lang, settings_error, t, verdict_label
 from asr.job import Cancelled, Cleanup, Failed, JobEvent, JobModels, JobOutcome, Notice, Transcribed, run_job
@@ -88,10 +91,10 @@ def session_id() -> str:
     return uuid.uuid4().hex
 
 
-@st.cache_resource(show_spinner=False)
-def backend_loader(settings: Settings) -> BackgroundLoad:
-    """One model per process, loaded in the background so the page is usable at once."""
-    return BackgroundLoad(lambda: load_backend(settings))
+@functools.cache
+def api_service() -> TranscriptionService:
+    """The `/v1` API this server also answers (`api`), on the page's settings and its one model."""
+    return TranscriptionService(load_settings())
 
 
 def ui_language() -> Lang:
@@ -168,18 +171,6 @@ def privacy_panel(lang: str, settings: Settings) -> None:
                 f"{job.removal_seconds:.3f} s" if job.removal_seconds is not None else t("ui_pc_kept", lang)
             )
             st.caption(f"{t('ui_pc_last_job', lang)}: {job.created_at:%H:%M:%S} → {removed}")
-
-
-@st.cache_resource(show_spinner=False)
-def speaker_loader() -> BackgroundLoad[SpeakerFinder]:
-    """Started the first time a user asks for speakers, then kept for the process."""
-    return BackgroundLoad(load_speaker_model, name="speaker-model-load")
-
-
-@st.cache_resource(show_spinner=False)
-def aligner_loader(settings: Settings) -> BackgroundLoad[WordTimer]:
-    """Started the first time a user asks for word timestamps, then kept for the process."""
-    return BackgroundLoad(lambda: load_aligner(settings), name="aligner-load")
 
 
 def model_problem(lang: str, error: UserFacingError, model_id: str, env: str) -> None:
@@ -549,8 +540,8 @@ def main() -> None:
         help=t("ui_low_confidence_help", lang),
         key="low_confidence",
     )
-    loader = backend_loader(settings)
-    speakers = speaker_loader() if options.identify_speakers else None
+    loader = SHARED_MODELS.backend(settings)  # one model per process, shared with the API (`api`)
+    speakers = SHARED_MODELS.speakers() if options.identify_speakers else None
     privacy_panel(lang, settings)
 
     st.title(t("ui_title", lang))
@@ -562,14 +553,14 @@ def main() -> None:
         except UserFacingError as exc:
             model_problem(lang, exc, DEFAULT_MODEL_ID, MODEL_ENV)
             if server and st.button(t("ui_retry_server", lang)):
-                backend_loader.clear()  # a server that was down may be up now: ask it again
+                SHARED_MODELS.retry_backend(settings)  # a server that was down may be up now: ask it again
                 st.rerun()
             return
     aligner = None
     if options.word_timestamps:
         try:
             with st.spinner(t("ui_stage_loading", lang)):
-                aligner = aligner_loader(settings).get()
+                aligner = SHARED_MODELS.aligner(settings).get()
         except UserFacingError as exc:
             model_problem(lang, exc, DEFAULT_ALIGNER_ID, ALIGNER_ENV)
     if speakers is not None and not speakers.ready:
@@ -632,4 +623,4 @@ if __name__ == "__main__":  # each browser session's run of the page
     main()
 else:  # imported as the server's ASGI module, by `streamlit run app.py` and by `python -m privacy` alike
     secure_process()
-    app = st.App(__file__, routes=[live_route()], middleware=host_check())
+    app = st.App(__file__, routes=[live_route(), *api_routes(api_service)], middleware=host_check())

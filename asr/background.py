@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from asr.engines.protocol import Backend
 from asr.engines.registry import load_engine
@@ -104,6 +104,10 @@ class BackgroundLoad(Generic[T]):
     def ready(self) -> bool:
         return not self._thread.is_alive()
 
+    @property
+    def failed(self) -> bool:
+        return self.ready and self._error is not None
+
     def get(self, timeout: float | None = None) -> T:
         """What `load` returned, waiting for it if needed; raises the load's `UserFacingError`."""
         self._thread.join(timeout)
@@ -112,3 +116,39 @@ class BackgroundLoad(Generic[T]):
         if self._loaded is None:
             raise UserFacingError("model_loading")
         return self._loaded
+
+
+class SharedModels:
+    """The process's models, each loaded once in the background by whoever asks first: the page, or the API
+    its server also answers (`api`), so one process holds one copy of each model whichever serves whom."""
+
+    def __init__(self) -> None:
+        self._loads: dict[tuple[str, Settings | None], BackgroundLoad[Any]] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, key: tuple[str, Settings | None], load: Callable[[], T], name: str) -> BackgroundLoad[T]:
+        with self._lock:
+            if key not in self._loads:
+                self._loads[key] = BackgroundLoad(load, name=name)
+            return self._loads[key]
+
+    def backend(self, settings: Settings) -> BackgroundLoad[Backend]:
+        return self._load(("backend", settings), lambda: load_backend(settings), "asr-model-load")
+
+    def aligner(self, settings: Settings) -> BackgroundLoad[WordTimer]:
+        """Started the first time someone asks for word timestamps."""
+        return self._load(("aligner", settings), lambda: load_aligner(settings), "aligner-load")
+
+    def speakers(self) -> BackgroundLoad[SpeakerFinder]:
+        """Started the first time someone asks for speakers."""
+        return self._load(("speakers", None), load_speaker_model, "speaker-model-load")
+
+    def retry_backend(self, settings: Settings) -> None:
+        """Forget a failed backend load (a server that was down may be up now): the next ask loads again."""
+        with self._lock:
+            load = self._loads.get(("backend", settings))
+            if load is not None and load.failed:
+                del self._loads[("backend", settings)]
+
+
+SHARED_MODELS = SharedModels()

@@ -227,6 +227,26 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME_OR_NUMBER",
         help="the input device to record from (default: the system's default input device)",
     )
+    serve = commands.add_parser(
+        "serve",
+        help="serve the OpenAI-compatible transcription API (without the page)",
+        description="Serve POST /v1/audio/transcriptions and GET /v1/models, as the OpenAI audio API "
+        "does, for every tool that speaks it (the openai SDK, Open WebUI, Buzz, curl). Each request is a "
+        "job like an upload: a private temporary folder, deleted when it ends. Beyond loopback (--host "
+        "0.0.0.0 or a LAN address) an API key is required: set ASR_API_KEY or ASR_API_KEY_FILE.",
+        epilog=_environment_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a further Host name clients reach this server by (repeatable; loopback's are always allowed)",
+    )
+    serve.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
     return parser
 
 
@@ -446,6 +466,18 @@ def transcribe_command(args: argparse.Namespace, settings: Settings, reporter: R
     return EXIT_OK if done == len(args.files) else EXIT_FILE_FAILED
 
 
+def serve_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
+    """`python -m asr serve`: the API until Ctrl-C or SIGTERM; refused beyond loopback without a key."""
+    from api.serve import binds_beyond_loopback, serve  # the web server's imports, for this command only
+
+    if binds_beyond_loopback(args.host) and settings.api_key is None:
+        reporter.say(t("api_key_needed", reporter.lang, host=args.host))
+        return EXIT_USAGE
+    reporter.say(t("api_serving", reporter.lang, url=f"http://{args.host}:{args.port}/v1"))
+    serve(settings, args.host, args.port, args.allow_host)
+    return EXIT_OK
+
+
 def live_command(args: argparse.Namespace, settings: Settings, reporter: Reporter) -> int:
     """The microphone until Ctrl-C (`asr.cli_live`); exit 0 once the recording is transcribed (and saved)."""
     lang = reporter.lang
@@ -564,6 +596,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         reporter.say(settings_error(exc, reporter.lang))
         return EXIT_MODEL
+    if args.command == "serve":
+        return serve_command(args, settings, reporter)
     if args.format == "rttm" and args.speakers is False:
         reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
         return EXIT_USAGE

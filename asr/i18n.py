@@ -536,6 +536,70 @@ TEXT: dict[str, dict[Lang, str]] = {
         "follow those times. 11 languages are supported; segments in others get no word times.",
     },
     "ui_stage_aligning": {"zh": "对齐词级时间戳…", "en": "Aligning word timestamps…"},
+    # --- the OpenAI-compatible API (api/) -------------------------------------------------------------
+    "accepts_ASR_API_KEY": {
+        "zh": "填写客户端要发送的 API 密钥（不含空格）；只设置 ASR_API_KEY 或 ASR_API_KEY_FILE 其中之一。",
+        "en": "give the key API clients must send (no spaces); set ASR_API_KEY or ASR_API_KEY_FILE, "
+        "not both.",
+    },
+    "accepts_ASR_API_KEY_FILE": {
+        "zh": "填写一个可读文件的路径，文件内只有 API 密钥；"
+        "只设置 ASR_API_KEY 或 ASR_API_KEY_FILE 其中之一。",
+        "en": "give the path of a readable file holding only the API key; set ASR_API_KEY or "
+        "ASR_API_KEY_FILE, not both.",
+    },
+    "api_key_needed": {
+        "zh": "要在本机以外的地址（{host}）上提供 API，必须先设置 ASR_API_KEY 或 ASR_API_KEY_FILE。",
+        "en": "Serving the API beyond this computer ({host}) needs a key: set ASR_API_KEY or "
+        "ASR_API_KEY_FILE.",
+    },
+    "api_serving": {
+        "zh": "OpenAI 兼容的转写 API：{url}（Ctrl-C 停止）",
+        "en": "OpenAI-compatible transcription API at {url} (Ctrl-C stops it)",
+    },
+    "api_key_refused": {
+        "zh": "API 密钥缺失或不正确。",
+        "en": "The API key is missing or wrong.",
+    },
+    "api_key_unset": {
+        "zh": "服务器对本机以外开放，但没有设置 API 密钥，所以 API 已关闭：请设置 ASR_API_KEY。",
+        "en": "This server is reachable beyond this computer and has no API key, so its API is off: set "
+        "ASR_API_KEY.",
+    },
+    "api_model_unknown": {
+        "zh": "这里没有模型“{model}”；本服务器提供的是 {served}。",
+        "en": "There is no model '{model}' here; this server serves {served}.",
+    },
+    "api_not_found": {"zh": "没有这个地址：{path}", "en": "There is nothing at {path}."},
+    "api_form_invalid": {
+        "zh": "请求必须是 multipart/form-data，并包含一个 file 字段（音频或视频文件）。",
+        "en": "The request must be multipart/form-data with a 'file' field holding the audio or video.",
+    },
+    "api_field_unknown": {
+        "zh": "不支持字段“{field}”。",
+        "en": "The field '{field}' is not supported.",
+    },
+    "api_field_invalid": {
+        "zh": "字段“{field}”的值不可用：{accepted}",
+        "en": "The field '{field}' has a value that cannot be used: {accepted}",
+    },
+    "api_language_unknown": {
+        "zh": "不认识语言“{language}”：请填写 ISO 639-1 代码（如 zh、en）或模型的语言名（如 Chinese）。",
+        "en": "Unknown language '{language}': give an ISO 639-1 code (zh, en, ...) or the model's name "
+        "for it (Chinese, English, ...).",
+    },
+    "api_queue_full": {
+        "zh": "已有 {limit} 个请求在排队，请稍后再试。",
+        "en": "{limit} requests are already queued; try again shortly.",
+    },
+    "api_words_need_aligner": {
+        "zh": "词级时间戳（timestamp_granularities=word）需要对齐模型：{reason}",
+        "en": "Word timestamps (timestamp_granularities=word) need the aligner: {reason}",
+    },
+    "api_speakers_need_model": {
+        "zh": "说话人（diarized_json 或 speakers=true）需要说话人模型：{reason}",
+        "en": "Speakers (diarized_json or speakers=true) need the speaker model: {reason}",
+    },
 }
 
 

@@ -18,12 +18,12 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from asr.engines.protocol import Backend, Capabilities
+from asr.engines.protocol import Aborted, Backend, Cancel, Capabilities
 from asr.errors import UserFacingError
 from asr.models import SpeakerFinder, WordTimer
 from asr.outputs.playback import Playback, encode_for_playback
@@ -112,6 +112,8 @@ Source = bytes | Path | BinaryIO
 
 
 def _store(source: Source, target: Path) -> None:
+    if source == target:  # received straight into the job's folder (an API request)
+        return
     with target.open("wb") as out:
         target.chmod(0o600)
         if isinstance(source, bytes):
@@ -178,17 +180,22 @@ def run_job(
     aligner: WordTimer | None = None,
     speaker_model: SpeakerFinder | None = None,
     playback: bool = False,
+    cancel: Cancel | None = None,
+    workspace: JobWorkspace | None = None,
 ) -> JobOutcome:
     """Run one job; nothing but Streamlit's control flow (and SystemExit) escapes as an exception.
 
     `names` are what the user calls the file (its name, path, stem): redacted from logs like its text.
     With `options.word_timestamps` and an `aligner`, words are timed before the WAV is removed; with
     `options.identify_speakers` and a `speaker_model`, speakers are found first and chunks cut at their turns.
-    With `playback`, the recording is also re-encoded in memory for the review page's player.
+    With `playback`, the recording is also re-encoded in memory for the review page's player. Setting
+    `cancel` ends the job as `Cancelled` at its next stage or engine step (an API client that went away).
+    `workspace`: a job folder the caller opened (and removes), `source` already received into its
+    `upload_path`; otherwise the job opens its own.
     """
     models = JobModels(backend, aligner, speaker_model)
     return run_in_workspace(
-        lambda scope: _run(source, models, settings, scope),
+        lambda scope: _run(source, models, settings, scope, cancel),
         models,
         settings,
         options,
@@ -196,6 +203,7 @@ def run_job(
         on_event=on_event,
         session_id=session_id,
         playback=playback,
+        workspace=workspace,
     )
 
 
@@ -228,18 +236,20 @@ def run_in_workspace(
     on_event: Callable[[JobEvent], None] | None = None,
     session_id: str | None = None,
     playback: bool = False,
+    workspace: JobWorkspace | None = None,
 ) -> JobOutcome:
-    """`work` inside a fresh job folder, its text redacted from logs, its errors made outcomes, the folder
-    gone when it returns: what a file's job and a live recording's share. `work` leaves the recording at
-    `scope.workspace.wav_path` for the word aligner, the speakers and the player; it returns None when it
-    was cancelled."""
+    """`work` inside a fresh job folder (or the caller's `workspace`, which the caller removes), its text
+    redacted from logs, its errors made outcomes, the folder gone when it returns: what a file's job and a
+    live recording's share. `work` leaves the recording at `scope.workspace.wav_path` for the word aligner,
+    the speakers and the player; it returns None (or raises `Aborted`) when it was cancelled."""
     notify = on_event or (lambda event: None)
     if settings.batch_size and not options.batch_size:
         options = replace(options, batch_size=settings.batch_size)
     options, warnings = _within_capabilities(options, models.backend.capabilities)
     result: Transcript | Notice | None  # None: cancelled
     player: Playback | None = None
-    with _redacting(names) as redaction, job_workspace(session_id=session_id) as workspace:
+    folder = nullcontext(workspace) if workspace is not None else job_workspace(session_id=session_id)
+    with _redacting(names) as redaction, folder as workspace:
         try:
             result = work(JobScope(workspace, redaction, options, warnings, notify))
             if playback:
@@ -247,7 +257,7 @@ def run_in_workspace(
         except UserFacingError as exc:
             log.info("Job ended: %s", exc.code)
             result = Notice(exc.code, dict(exc.params))
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Aborted):
             log.info("Job cancelled")
             result = None
         except Exception as exc:  # one broken file must cost neither the page nor the other files
@@ -289,8 +299,16 @@ def _playback(wav_path: Path, settings: Settings) -> Playback | None:
     return made
 
 
-def _run(source: Source, models: JobModels, settings: Settings, scope: JobScope) -> Transcript:
-    workspace, options, warnings, notify = scope.workspace, scope.options, scope.warnings, scope.notify
+def _run(
+    source: Source, models: JobModels, settings: Settings, scope: JobScope, cancel: Cancel | None
+) -> Transcript:
+    workspace, options, warnings = scope.workspace, scope.options, scope.warnings
+
+    def notify(event: JobEvent) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Aborted
+        scope.notify(event)
+
     notify(JobEvent("decoding"))
     _store(source, workspace.upload_path)
     started = time.perf_counter()
@@ -316,7 +334,8 @@ def _run(source: Source, models: JobModels, settings: Settings, scope: JobScope)
     chunks = plan_chunks(
         speech, levels, options.chunk_target_s, options.chunk_max_s, changes, options.chunk_pause_s
     )
-    recognition = transcribe(models.backend, FileChunks(workspace.wav_path, chunks), options, on_progress)
+    source_chunks = FileChunks(workspace.wav_path, chunks)
+    recognition = transcribe(models.backend, source_chunks, options, on_progress, cancel)
     transcript = Transcript(
         segments=recognition.segments,
         verdict=recognition.verdict,

@@ -36,6 +36,27 @@ _MODEL_LANGUAGES: tuple[str, ...] = (
 #: rest alphabetical so they are easy to find.
 ALL_LANGUAGES: list[str] = [CHINESE, ENGLISH] + sorted(set(_MODEL_LANGUAGES) - {CHINESE, ENGLISH})
 
+#: ISO 639 codes of the model's languages, as API clients name a language (639-1 where there is one).
+LANGUAGE_CODES: dict[str, str] = {
+    "ar": "Arabic", "yue": "Cantonese", "zh": "Chinese", "cs": "Czech", "da": "Danish", "nl": "Dutch",
+    "en": "English", "fil": "Filipino", "tl": "Filipino", "fi": "Finnish", "fr": "French", "de": "German",
+    "el": "Greek", "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "ko": "Korean", "mk": "Macedonian", "ms": "Malay", "fa": "Persian", "pl": "Polish", "pt": "Portuguese",
+    "ro": "Romanian", "ru": "Russian", "es": "Spanish", "sv": "Swedish", "th": "Thai", "tr": "Turkish",
+    "vi": "Vietnamese",
+}  # fmt: skip
+
+
+def language_named(value: str) -> str | None:
+    """The model's name for a language given as an ISO code ("zh", "zh-CN") or a name in any case
+    ("chinese"); None when the model does not know it."""
+    key = value.strip().lower()
+    code = key.replace("_", "-").split("-")[0]  # "zh-CN", "pt_BR": the language, not the region
+    if code in LANGUAGE_CODES:
+        return LANGUAGE_CODES[code]
+    return next((name for name in _MODEL_LANGUAGES if name.lower() == key), None)
+
+
 #: Chinese covers every Chinese dialect (Cantonese included) — see `is_accepted`.
 DEFAULT_ACCEPTED: frozenset[str] = frozenset({CHINESE, ENGLISH})
 
@@ -133,13 +154,15 @@ def is_accepted(language_name: str | None, accepted: Iterable[str]) -> bool:
     return CHINESE.casefold() in selected and is_chinese(language_name)
 
 
-def refusal_error(accepted: Iterable[str]) -> UserFacingError:
-    """The error to raise when the verdict is not accepted; names the selection when it is not the default."""
+def refusal_error(accepted: Iterable[str], heard: str | None = None) -> UserFacingError:
+    """The error to raise when the verdict is not accepted; names the selection when it is not the default.
+    `heard` (the language the model named, if any) rides along for the API's answer."""
     selected = frozenset(accepted)
+    said = {"heard": heard} if heard else {}
     if selected == DEFAULT_ACCEPTED:
-        return UserFacingError("language_refused")
+        return UserFacingError("language_refused", **said)
     ordered = [name for name in ALL_LANGUAGES if name in selected] + sorted(selected - set(ALL_LANGUAGES))
-    return UserFacingError("language_refused_custom", languages=", ".join(ordered))
+    return UserFacingError("language_refused_custom", languages=", ".join(ordered), **said)
 
 
 # --- script mix ---------------------------------------------------------------------------------------------

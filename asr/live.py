@@ -469,7 +469,7 @@ class _Recognizer:
                 accepted = self.options.accepted or frozenset()
                 if not is_accepted(output.language, accepted):
                     log.info("Language refused on the first utterance")
-                    raise refusal_error(accepted)
+                    raise refusal_error(accepted, output.language)
                 self.checked = True
                 self.check_s = self.engine_s
         return segment

@@ -30,6 +30,8 @@ _SWITCH = {"": False, "0": False, "1": True}
 SERVER_ENV = "ASR_SERVER"
 SERVER_KEY_ENV = "ASR_SERVER_KEY"
 SERVER_KEY_FILE_ENV = "ASR_SERVER_KEY_FILE"
+API_KEY_ENV = "ASR_API_KEY"
+API_KEY_FILE_ENV = "ASR_API_KEY_FILE"
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Settings:
     low_confidence: float = DEFAULT_LOW_CONFIDENCE
     server: Endpoint | None = None  # ASR_SERVER: where a server engine sends audio (and nowhere else)
     server_key: str | None = field(default=None, repr=False)  # never printed, logged or shown
+    api_key: str | None = field(default=None, repr=False)  # what this app's own API asks its clients for
 
     @property
     def audio_destination(self) -> str | None:
@@ -83,6 +86,12 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(SERVER_KEY_ENV, "none", "the server's API key (never logged or shown)"),
     Variable(SERVER_KEY_FILE_ENV, "none", f"a file holding that key, instead of {SERVER_KEY_ENV}"),
+    Variable(
+        API_KEY_ENV,
+        "none (the API answers loopback only)",
+        "the key clients of this app's /v1 API must send (needed to serve beyond loopback)",
+    ),
+    Variable(API_KEY_FILE_ENV, "none", f"a file holding that key, instead of {API_KEY_ENV}"),
     Variable(MODEL_ENV, DEFAULT_MODEL_ID, "model folder or Hugging Face id in the local cache"),
     Variable(ALIGNER_ENV, DEFAULT_ALIGNER_ID, "forced aligner for word timestamps, loaded only when asked"),
     Variable("ASR_MAX_SECONDS", "10800 (3 h)", "longest recording accepted, in seconds"),
@@ -179,8 +188,11 @@ _PARSERS: dict[str, tuple[str, Callable[[str], object]]] = {
     SERVER_ENV: ("server", Endpoint.parse),
     SERVER_KEY_ENV: ("server_key", _key),
     SERVER_KEY_FILE_ENV: ("server_key", _key_file),
+    API_KEY_ENV: ("api_key", _key),
+    API_KEY_FILE_ENV: ("api_key", _key_file),
 }
-_SECRET = frozenset({SERVER_KEY_ENV, SERVER_KEY_FILE_ENV})  # a refused key is not repeated in the message
+# a refused key is not repeated in the message
+_SECRET = frozenset({SERVER_KEY_ENV, SERVER_KEY_FILE_ENV, API_KEY_ENV, API_KEY_FILE_ENV})
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -199,8 +211,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[field_name] = parse(raw)
         except (ValueError, KeyError, OSError):
             raise SettingsError(name, "…" if name in _SECRET else raw) from None
-    if env.get(SERVER_KEY_ENV, "").strip() and env.get(SERVER_KEY_FILE_ENV, "").strip():
-        raise SettingsError(SERVER_KEY_FILE_ENV, "…")
+    for key, key_file in ((SERVER_KEY_ENV, SERVER_KEY_FILE_ENV), (API_KEY_ENV, API_KEY_FILE_ENV)):
+        if env.get(key, "").strip() and env.get(key_file, "").strip():
+            raise SettingsError(key_file, "…")
     settings = Settings(**values)  # type: ignore[arg-type]
     if (settings.backend == SERVER_ENGINE) != (settings.server is not None):
         raise SettingsError(SERVER_ENV, env.get(SERVER_ENV, "").strip())

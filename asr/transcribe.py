@@ -85,6 +85,9 @@ class Progress:
     added: tuple[Segment, ...] = field(default_factory=tuple)
     done_s: float = 0.0  # seconds of audio transcribed so far, of `total_s`
     total_s: float | None = None
+    # the segments that, with this step, join the unbroken run of finished chunks from the recording's
+    # start, in time order (each once): text that can be shown as final, for a stream that only appends
+    settled: tuple[Segment, ...] = field(default_factory=tuple)
 
     @property
     def eta_s(self) -> float | None:
@@ -204,40 +207,51 @@ def _recognized(
 
 
 def stream_transcription(
-    backend: Backend, source: ChunkSource, options: TranscribeOptions
+    backend: Backend, source: ChunkSource, options: TranscribeOptions, cancel: Cancel | None = None
 ) -> Generator[Progress, None, None]:
     """Yield progress after each engine call, with the segments that call finished (each segment once).
 
     Raises `UserFacingError("no_speech")` when the source gives no chunk, and the language refusal for a
-    rejected language (read from the first chunk before anything else is transcribed).
+    rejected language (read from the first chunk before anything else is transcribed). Once `cancel` (the
+    job's) is set, the engine calls in flight end early and raise `Aborted`.
     """
     started = time.perf_counter()
     log.info("Recognition started")
     languages: list[str | None] = []
     probs: list[float] = []
     texts: dict[int, str] = {}  # each finished chunk's text, for the verdict's script mix
+    unsettled: dict[int, Segment] = {}  # finished chunks after the first one still missing
+    settled_up_to = 0  # chunks 0 .. this - 1 are all finished
     verdict_seconds = 0.0
     done_s = 0.0
-    for result in _recognized(backend, source, options, Cancel()):
-        if isinstance(result, LanguageProbe):  # only made when a policy is to be checked
-            verdict_seconds = result.seconds
-            accepted = options.accepted or frozenset()
-            if not is_accepted(result.language, accepted):
-                log.info("Language refused after %.2f s", verdict_seconds)
-                raise refusal_error(accepted)
-            continue
-        said = list(zip(result.chunks, result.outputs, strict=True))
-        added = tuple(segment_of(chunk, output, result.budget) for chunk, output in said)
-        for (chunk, output), segment in zip(said, added, strict=True):
-            texts[chunk.index] = segment.text
-            languages.append(output.language)
-            probs.append(output.language_prob or 0.0)
-        done_s += sum(c.duration_s for c in result.chunks)
-        in_order = [texts[index] for index in sorted(texts)]
-        verdict = verdict_of(options, languages, probs, in_order, verdict_seconds)
-        log.info("Chunks done: %d", len(texts))
-        elapsed = time.perf_counter() - started
-        yield Progress(len(texts), source.total_chunks, elapsed, verdict, added, done_s, source.total_s)
+    calls = Cancel()  # set when this generator ends, whoever ends it, and by the job's cancel
+    with Cancel.hook(cancel, calls.set):
+        for result in _recognized(backend, source, options, calls):
+            if isinstance(result, LanguageProbe):  # only made when a policy is to be checked
+                verdict_seconds = result.seconds
+                accepted = options.accepted or frozenset()
+                if not is_accepted(result.language, accepted):
+                    log.info("Language refused after %.2f s", verdict_seconds)
+                    raise refusal_error(accepted, result.language)
+                continue
+            said = list(zip(result.chunks, result.outputs, strict=True))
+            added = tuple(segment_of(chunk, output, result.budget) for chunk, output in said)
+            for (chunk, output), segment in zip(said, added, strict=True):
+                texts[chunk.index] = segment.text
+                unsettled[chunk.index] = segment
+                languages.append(output.language)
+                probs.append(output.language_prob or 0.0)
+            settled = []
+            while settled_up_to in unsettled:
+                settled.append(unsettled.pop(settled_up_to))
+                settled_up_to += 1
+            done_s += sum(c.duration_s for c in result.chunks)
+            in_order = [texts[index] for index in sorted(texts)]
+            verdict = verdict_of(options, languages, probs, in_order, verdict_seconds)
+            log.info("Chunks done: %d", len(texts))
+            elapsed = time.perf_counter() - started
+            total = source.total_chunks
+            yield Progress(len(texts), total, elapsed, verdict, added, done_s, source.total_s, tuple(settled))
     if not texts:
         raise UserFacingError("no_speech")
 
@@ -259,13 +273,14 @@ def transcribe(
     source: ChunkSource,
     options: TranscribeOptions,
     on_progress: Callable[[Progress], None] | None = None,
+    cancel: Cancel | None = None,
 ) -> Recognition:
     """Every chunk of `source` transcribed, reporting each step of `stream_transcription` on the way."""
     segments: list[Segment] = []
     last: Progress | None = None
     # closed as soon as a callback raises (a cancel), not when the traceback is freed: a server's requests
     # in flight end then
-    with closing(stream_transcription(backend, source, options)) as steps:
+    with closing(stream_transcription(backend, source, options, cancel)) as steps:
         for step in steps:
             if on_progress is not None:
                 on_progress(step)

@@ -28,6 +28,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from asr.i18n import t
 from cleanup.root import JOB_PREFIX, PROC_PREFIX
 from testkit.trace import (
+    API_COMMAND,
     FILE_CALLS,
     NETWORK_CALLS,
     REPO,
@@ -157,9 +158,10 @@ def start_app(
     command: str = "launcher",
     trace_files: bool = False,
 ) -> AppServer:
-    """Start the app as a user does (`command`: a key of START_COMMANDS), plus the env a test needs; wait
-    until it is healthy. The launcher runs from a foreign folder, the seed's command from the project's.
-    `trace_files` also records the files it writes (`AppServer.written_paths`)."""
+    """Start the app as a user does (`command`: a key of START_COMMANDS, or "api" for `python -m asr
+    serve`), plus the env a test needs; wait until it is healthy. The launcher and the API run from a
+    foreign folder, the seed's command from the project's. `trace_files` also records the files it writes
+    (`AppServer.written_paths`)."""
     tmp.mkdir(parents=True, exist_ok=True)
     home = tmp / f"{name}_home"
     home.mkdir(exist_ok=True)
@@ -176,9 +178,14 @@ def start_app(
         **(env or {}),
     }
     calls = f"{NETWORK_CALLS},{FILE_CALLS}" if trace_files else NETWORK_CALLS
-    server_cmd = [sys.executable, *START_COMMANDS[command], "--server.port", str(port), *args]
+    if command == "api":  # `python -m asr serve`: the API alone, answered at /v1 (401 with a key set)
+        server_cmd = [sys.executable, *API_COMMAND, "--port", str(port), *args]
+        health, healthy = "/v1/models", (200, 401)
+    else:
+        server_cmd = [sys.executable, *START_COMMANDS[command], "--server.port", str(port), *args]
+        health, healthy = "/_stcore/health", (200,)
     cmd = strace_cmd(trace, *server_cmd, calls=calls)
-    cwd = tmp if command == "launcher" else REPO
+    cwd = tmp if command in ("launcher", "api") else REPO
     with log.open("wb") as sink:
         proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=sink, stderr=subprocess.STDOUT)
     server = AppServer(proc=proc, port=port, trace=trace, root=root, report=report, log=log)
@@ -187,7 +194,7 @@ def start_app(
         if proc.poll() is not None:
             pytest.fail(f"server exited during startup:\n{server.log_text()[-2000:]}")
         try:
-            if http_status(port, "/_stcore/health") == 200:
+            if http_status(port, health) in healthy:
                 return server
         except OSError:
             pass

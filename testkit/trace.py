@@ -28,6 +28,8 @@ START_COMMANDS = {
     "launcher": ["-m", "privacy"],
     "streamlit_run": ["-m", "streamlit", "run", "app.py", "--server.address=127.0.0.1"],
 }
+# The API without the page, as the README starts it.
+API_COMMAND = ["-m", "asr", "serve"]
 
 
 def outbound(trace: Path) -> list[tuple[str, int]]:

@@ -41,6 +41,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "CLEANUP_DISABLED": "1",
         "FFMPEG_BINARY": str(ffmpeg),
         "ASR_LOW_CONFIDENCE": "0.35",
+        "ASR_API_KEY_FILE": str(key_file),
     }
     assert load_settings(env) == Settings(
         backend="vllm",
@@ -55,11 +56,13 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         cleanup_disabled=True,
         ffmpeg=str(ffmpeg),
         low_confidence=0.35,
+        api_key="sk-team-key",
     )
-    by_value = {**env, "ASR_SERVER_KEY": "sk-other"}
-    del by_value["ASR_SERVER_KEY_FILE"]
-    assert load_settings(by_value).server_key == "sk-other"
-    assert {v.name for v in VARIABLES} == {*env, "ASR_SERVER_KEY"}, "--help documents exactly what is parsed"
+    by_value = {**env, "ASR_SERVER_KEY": "sk-other", "ASR_API_KEY": "sk-api"}
+    del by_value["ASR_SERVER_KEY_FILE"], by_value["ASR_API_KEY_FILE"]
+    assert (load_settings(by_value).server_key, load_settings(by_value).api_key) == ("sk-other", "sk-api")
+    documented = {*env, "ASR_SERVER_KEY", "ASR_API_KEY"}
+    assert {v.name for v in VARIABLES} == documented, "--help documents exactly what is parsed"
 
 
 def test_the_key_is_never_printed_and_audio_stays_here_without_a_server() -> None:
@@ -76,6 +79,8 @@ def test_the_key_is_never_printed_and_audio_stays_here_without_a_server() -> Non
         {"ASR_SERVER_KEY": "sk secret"},
         {"ASR_SERVER_KEY_FILE": "/no/such/key-file"},
         {"ASR_SERVER_KEY": "sk-secret", "ASR_SERVER_KEY_FILE": "/etc/hostname"},
+        {"ASR_API_KEY": "sk secret"},
+        {"ASR_API_KEY": "sk-secret", "ASR_API_KEY_FILE": "/etc/hostname"},
     ],
 )
 def test_a_refused_key_is_not_repeated_in_the_message(env: dict[str, str]) -> None:

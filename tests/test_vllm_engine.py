@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from asr.engines.endpoint import Endpoint
-from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.protocol import Aborted, Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.vllm_engine import (
     ServerClient,
     VllmEngine,
@@ -180,7 +180,7 @@ def test_cancel_ends_a_request_the_server_is_still_working_on(stand_in: Threadin
     cancel.set()
     caller.join(10)
     assert not caller.is_alive() and time.monotonic() - started < 2
-    assert type(ended[0]).__name__ == "_Aborted"
+    assert isinstance(ended[0], Aborted)
 
 
 def test_connect_needs_no_local_model_and_allows_exactly_that_server(

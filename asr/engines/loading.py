@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from transformers import AutoProcessor
 
+from asr.engines.turns import Turns
 from asr.errors import UserFacingError
 from asr.model_source import Kind, resolve_model_dir
 
@@ -135,11 +136,11 @@ def load_local(model_class: Any, model: str, kind: Kind, plan: DevicePlan | None
 
 
 class LocalModel:
-    """A loaded model and its processor behind one lock, so concurrent sessions queue for it."""
+    """A loaded model and its processor behind one lock, so concurrent jobs take turns with it (`Turns`)."""
 
     def __init__(self, loaded: Loaded):
         self.model = loaded.model
         self.processor = loaded.processor
         self.plan = loaded.plan
         self.load_seconds = loaded.seconds
-        self._lock = threading.Lock()
+        self._lock = Turns()

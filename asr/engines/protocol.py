@@ -64,11 +64,16 @@ class Capabilities:
     drafts: bool = False  # `drafts` verified in one pass, and `give_way` heard after every decode step
 
 
+class Aborted(Exception):
+    """An engine call ended early because its job was cancelled: nobody reads its outputs."""
+
+
 class Cancel:
     """A job's stop, seen by the engine calls it has in flight: set once, when the job ends early.
 
     An engine waiting on a server registers how to end its request (`hook`), so a cancelled job does not
-    leave the server working for nobody; an in-process engine finishes the batch it is in.
+    leave the server working for nobody; an in-process engine stops after its current decode step. Either
+    raises `Aborted`.
     """
 
     def __init__(self) -> None:
@@ -141,9 +146,10 @@ class Backend(Protocol):
         give_way: Callable[[], bool] | None = None,
     ) -> list[ChunkOutput]:
         """Transcribe a batch of 16 kHz mono float32 chunks; `resume` is `probe_language(audios[0])` from an
-        engine with `language_probe`, else None. Once `cancel` is set the call may end early by raising:
-        nobody reads its outputs. `prefix` (an engine with `answer_prefix`, with `language` given): text
-        every answer already starts with, after its tag; the outputs hold only what the model added.
+        engine with `language_probe`, else None. Once `cancel` is set the call may end early by raising
+        `Aborted`: nobody reads its outputs. `prefix` (an engine with `answer_prefix`, with `language`
+        given): text every answer already starts with, after its tag; the outputs hold only what the model
+        added.
         `drafts` (an engine with `drafts`): per chunk, the `token_ids` of an earlier decode of the same
         audio less its end; the answers are exactly a plain decode's, only cheaper where a draft agrees.
         `give_way` (likewise): asked after every decode step; once it says True the call ends, and each

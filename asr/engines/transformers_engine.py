@@ -34,7 +34,7 @@ from transformers import (
 from asr.engines.cpu_tuning import tune_for_cpu
 from asr.engines.loading import DevicePlan, Loaded, LocalModel, load_local, quantize_linear_int8
 from asr.engines.prefill_memory import GaveWay, PrefillMemory
-from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.protocol import Aborted, Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import (
     ASR_TEXT_MARKER,
     MAX_TAG_TOKENS,
@@ -112,6 +112,15 @@ class _GiveWay(StoppingCriteria):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.BoolTensor:
         self.said = self.said or self.ask()
         return torch.full((input_ids.shape[0],), self.said, dtype=torch.bool, device=input_ids.device)
+
+    @classmethod
+    def asking(cls, give_way: Callable[[], bool] | None, cancel: Cancel | None) -> _GiveWay | None:
+        """The criterion a call needs: its caller's `give_way`, its job's `cancel`, either, or none."""
+        if cancel is None:
+            return cls(give_way) if give_way is not None else None
+        if give_way is None:
+            return cls(cancel.is_set)
+        return cls(lambda: cancel.is_set() or give_way())
 
     def now(self) -> bool:
         """Asked between the parts of one call (once the audio is encoded, once a draft is checked)."""
@@ -346,7 +355,8 @@ class AsrEngine(LocalModel):
         refused, never resumed): that chunk goes on from where the probe stopped. A probe made in another
         precision (an overflow raised it since) is not resumed: that chunk starts again with the batch.
         `drafts` are checked in the prefill pass (`_drafted`); `give_way` is asked after every step.
-        `cancel` is not watched: the pipeline calls this engine one batch at a time, from the job's thread.
+        `cancel` is asked after every step too: once it is set the call ends there and raises `Aborted`, so a
+        cancelled job (a closed API connection, a page's Stop) frees the model within a step, not a batch.
         """
         if drafts is not None and (resume is not None or prefix):
             raise ValueError("drafts go with neither a probe to resume nor an answer prefix")
@@ -359,12 +369,14 @@ class AsrEngine(LocalModel):
             probed = next(attempts, None)
             if not isinstance(probed, _ProbeState) or probed.dtype != self.plan.dtype:
                 probed = None
-            yielding = _GiveWay(give_way) if give_way is not None else None
+            yielding = _GiveWay.asking(give_way, cancel)
             if drafts is not None:
                 return self._drafted(audios, language, context, max_new_tokens, drafts, yielding)
             return self._generate(audios, language, context, max_new_tokens, probed, prefix, yielding)
 
         outputs: list[ChunkOutput] = self._watched(run)
+        if cancel is not None and cancel.is_set():
+            raise Aborted
         return outputs
 
     def _generate(

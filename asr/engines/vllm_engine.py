@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from asr.engines.endpoint import Endpoint
-from asr.engines.protocol import Cancel, Capabilities, ChunkOutput, LanguageProbe
+from asr.engines.protocol import Aborted, Cancel, Capabilities, ChunkOutput, LanguageProbe
 from asr.engines.qwen3_output import ASR_TEXT_MARKER, AnswerToken, read_text, read_tokens
 from asr.errors import UserFacingError
 from asr.settings import Settings
@@ -53,10 +53,6 @@ ANSWER_TIMEOUT_S = 300.0
 RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0)
 _TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 _FINISHED = frozenset({"<|im_end|>", "<|endoftext|>"})
-
-
-class _Aborted(Exception):
-    """The job that sent the request was cancelled; nobody reads this request's answer."""
 
 
 class _Transient(Exception):
@@ -144,7 +140,7 @@ class ServerClient:
         retries: Sequence[float] = RETRY_DELAYS_S,
     ) -> Any:
         """The decoded JSON answer, retrying transient failures after each of `retries` seconds; raises
-        `UserFacingError` or, once `cancel` is set, `_Aborted`."""
+        `UserFacingError` or, once `cancel` is set, `Aborted`."""
         for attempt, delay in enumerate((*retries, None)):
             try:
                 return self._once(method, path, body, cancel)
@@ -153,14 +149,14 @@ class ServerClient:
                     raise UserFacingError(exc.code, server=self.endpoint.address) from None
                 log.warning("Server request failed (%s); retry %d in %.1f s", exc.code, attempt + 1, delay)
                 if cancel is not None and cancel.wait(delay):
-                    raise _Aborted from None
+                    raise Aborted from None
                 if cancel is None:
                     time.sleep(delay)
         raise AssertionError("unreachable")
 
     def _once(self, method: str, path: str, body: dict | None, cancel: Cancel | None) -> Any:
         if cancel is not None and cancel.is_set():
-            raise _Aborted
+            raise Aborted
         connection = self._connection()
         try:
             with Cancel.hook(cancel, lambda: _shut(connection)):
@@ -176,7 +172,7 @@ class ServerClient:
                     raise self._aborted_or(cancel, _Transient("server_lost")) from exc
                 except (OSError, http.client.HTTPException) as exc:  # timeouts, refusals, TLS, the guard
                     if cancel is not None and cancel.is_set():
-                        raise _Aborted from exc
+                        raise Aborted from exc
                     raise _unreachable(exc, self.endpoint) from exc
         finally:
             connection.close()
@@ -184,7 +180,7 @@ class ServerClient:
 
     @staticmethod
     def _aborted_or(cancel: Cancel | None, error: Exception) -> Exception:
-        return _Aborted() if cancel is not None and cancel.is_set() else error
+        return Aborted() if cancel is not None and cancel.is_set() else error
 
 
 def _shut(connection: http.client.HTTPConnection) -> None:
@@ -280,7 +276,7 @@ class VllmEngine:
         drafts: Sequence[Sequence[int]] | None = None,
         give_way: Callable[[], bool] | None = None,
     ) -> list[ChunkOutput]:
-        """One request per chunk, in turn (the pipeline runs calls side by side). Raises `_Aborted` once
+        """One request per chunk, in turn (the pipeline runs calls side by side). Raises `Aborted` once
         `cancel` is set, `UserFacingError` when the server fails. No `drafts` nor `give_way`
         (`Capabilities`): the server decodes each request whole, the live mode goes on from a `prefix`."""
         return [self._one(audio, language, context, max_new_tokens, cancel, prefix) for audio in audios]

@@ -1,0 +1,226 @@
+"""The `/v1` routes: `POST /v1/audio/transcriptions`, `GET /v1/models`, `GET /v1/models/{id}`.
+
+Mounted on the page's own server (`app.py`: one process, one model in memory) and on `python -m asr serve`
+(`api.serve`). Clients on this computer need no key unless one is set; any other client must send
+`Authorization: Bearer <ASR_API_KEY>`, and with no key set the API answers no one but loopback. Each
+transcription is received into its job's folder, run in a thread of its own, and watched: a client that
+disconnects cancels its job (the engine stops within a step; the thread removes the folder). With
+`stream=true` the text comes as Server-Sent Events, a `transcript.text.delta` per segment as soon as it and
+everything before it are done, then `transcript.text.done`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import ExitStack
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from api.errors import ApiError, client_language, error_body, error_response
+from api.form import ReceivedForm, TranscriptionRequest, receive_form
+from api.formats import MEDIA_TYPES, TextDeltas, event, render
+from api.service import TranscriptionService
+from asr.engines.protocol import Cancel
+from asr.i18n import Lang, t
+from asr.job import Cancelled, Failed, JobOutcome, Transcribed
+from asr.outputs.transcript import Segment
+from asr.settings import SettingsError
+from cleanup.workspace import JobWorkspace, job_workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+WATCH_S = 0.25  # how often a running request looks whether its client is still there
+_STARTED = int(time.time())
+
+
+def api_routes(service: Callable[[], TranscriptionService]) -> list[BaseRoute]:
+    """The routes, on `service()` (made when first asked: the page's settings are read on first use)."""
+    api = _Api(service)
+    return [
+        Mount(
+            "/v1",
+            routes=[
+                Route("/audio/transcriptions", api.transcriptions, methods=["POST"]),
+                Route("/models", api.models, methods=["GET"]),
+                Route("/models/{model_id:path}", api.model, methods=["GET"]),
+                Route("/{rest:path}", api.not_found, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+            ],
+        )
+    ]
+
+
+def _loopback(host: str | None) -> bool:
+    try:
+        return host is not None and ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class _Api:
+    def __init__(self, service: Callable[[], TranscriptionService]) -> None:
+        self._service = service
+
+    def _authorized(self, request: Request) -> TranscriptionService:
+        try:
+            service = self._service()
+        except SettingsError as exc:
+            found = {"variable": exc.variable, "value": exc.value, "accepts": t(exc.accepts)}
+            raise ApiError(500, "settings_invalid", found) from None
+        key = service.settings.api_key
+        if key is None:
+            if not _loopback(request.client.host if request.client else None):
+                raise ApiError(401, "api_key_unset", code="invalid_api_key")
+            return service
+        sent = request.headers.get("authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {key}".encode()):
+            raise ApiError(401, "api_key_refused", code="invalid_api_key")
+        return service
+
+    async def models(self, request: Request) -> Response:
+        try:
+            service = self._authorized(request)
+        except ApiError as error:
+            return error_response(error, client_language(request))
+        return JSONResponse({"object": "list", "data": [_model(service.served)]})
+
+    async def model(self, request: Request) -> Response:
+        try:
+            service = self._authorized(request)
+            wanted = request.path_params["model_id"]
+            if wanted not in (service.served, service.served.rsplit("/", 1)[-1]):
+                raise ApiError(404, "api_model_unknown", {"model": wanted, "served": service.served}, "model")
+        except ApiError as error:
+            return error_response(error, client_language(request))
+        return JSONResponse(_model(service.served))
+
+    async def not_found(self, request: Request) -> Response:
+        error = ApiError(404, "api_not_found", {"path": request.url.path}, code="not_found")
+        return error_response(error, client_language(request))
+
+    async def transcriptions(self, request: Request) -> Response:
+        lang = client_language(request)
+        held = ExitStack()  # the admission and the job folder: handed to the job's thread once it starts
+        try:
+            service = self._authorized(request)
+            service.backend()  # 503 while it loads, before a byte of audio is read
+            held.enter_context(service.admitted())
+            workspace = held.enter_context(job_workspace())
+            kind = request.headers.get("content-type", "")
+            form = await receive_form(kind, request.stream(), workspace.upload_path)
+            ask = TranscriptionRequest.of(form, service.served)
+        except ApiError as error:
+            held.close()
+            return error_response(error, lang)
+        except BaseException:  # the client went away mid-upload, or the server is stopping
+            held.close()
+            raise
+        cancel = Cancel()
+        if ask.stream:
+            return StreamingResponse(
+                _events(service, ask, form, workspace, held, cancel, lang), media_type="text/event-stream"
+            )
+        job = _in_thread(lambda: service.run(ask, form, workspace, held, cancel))
+        try:
+            while not job.done():
+                if await request.is_disconnected():
+                    log.info("API client went away: job cancelled")
+                    cancel.set()
+                    return Response(status_code=499)
+                await asyncio.wait({job}, timeout=WATCH_S)
+            outcome = job.result()
+        except ApiError as error:
+            return error_response(error, lang)
+        except BaseException:
+            cancel.set()
+            raise
+        return _answer(outcome, ask, lang)
+
+
+async def _events(
+    service: TranscriptionService,
+    ask: TranscriptionRequest,
+    form: ReceivedForm,
+    workspace: JobWorkspace,
+    held: ExitStack,
+    cancel: Cancel,
+    lang: Lang,
+) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    settled: asyncio.Queue[tuple[Segment, ...]] = asyncio.Queue()
+
+    def on_settled(segments: tuple[Segment, ...]) -> None:
+        loop.call_soon_threadsafe(settled.put_nowait, segments)
+
+    job = _in_thread(lambda: service.run(ask, form, workspace, held, cancel, on_settled))
+    deltas = TextDeltas()
+    try:
+        while not (job.done() and settled.empty()):
+            waiting = asyncio.ensure_future(settled.get())
+            either: set[asyncio.Future[Any]] = {waiting, job}
+            done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+            if waiting in done:
+                for text in deltas.events(waiting.result()):
+                    yield text
+            else:
+                waiting.cancel()
+        try:
+            outcome = job.result()
+        except ApiError as error:
+            yield event(error_body(error, lang))
+            return
+        if isinstance(outcome, Transcribed):
+            yield deltas.done(outcome.transcript)
+        elif isinstance(outcome, Failed):
+            yield event(error_body(ApiError.of_job(outcome.reason), lang))
+    finally:
+        if not job.done():  # the client went away (the response was cancelled): so does the job
+            log.info("API client went away: job cancelled")
+            cancel.set()
+
+
+def _answer(outcome: JobOutcome, ask: TranscriptionRequest, lang: Lang) -> Response:
+    if isinstance(outcome, Transcribed):
+        body = render(outcome.transcript, ask.response_format, ask.words)
+        return Response(body, media_type=MEDIA_TYPES[ask.response_format])
+    if isinstance(outcome, Cancelled):
+        return error_response(ApiError(503, "ui_cancelled", code="cancelled"), lang)
+    return error_response(ApiError.of_job(outcome.reason), lang)
+
+
+def _model(served: str) -> dict[str, object]:
+    return {"id": served, "object": "model", "created": _STARTED, "owned_by": "local"}
+
+
+def _in_thread(work: Callable[[], T]) -> asyncio.Future[T]:
+    """`work()` on a thread of its own (not the event loop's small pool: eight requests run side by side),
+    as a future of this loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(set_result: Callable[[], None]) -> None:
+        if not future.done():
+            set_result()
+
+    def run() -> None:
+        try:
+            result = work()
+            done = lambda: future.set_result(result)  # noqa: E731
+        except BaseException as exc:  # handed to the request, whatever it is
+            failure = exc
+            done = lambda: future.set_exception(failure)  # noqa: E731
+        try:
+            loop.call_soon_threadsafe(settle, done)
+        except RuntimeError:  # the server stopped while the job ran: nobody is waiting
+            pass
+
+    threading.Thread(target=run, name="api-job", daemon=True).start()
+    return future

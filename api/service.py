@@ -1,0 +1,137 @@
+"""The API's side of a job: which model answers, how many requests may wait, and one request run as a job.
+
+Every request is a job like an upload (`asr.job.run_job`): its own 0700 folder (the upload is received into
+it), the language policy, chunks at pauses, the same failures. Requests share the process's one engine
+(`asr.background.SHARED_MODELS`, the page's too); each runs in a thread of its own, and the engine's lock
+serves calls first come, first served (`asr.engines.turns.Turns`): a job holds the model for one batch at
+a time, so a short file's single call runs between two batches of a long one instead of after all of them.
+At most `MAX_ADMITTED` requests are admitted at once (running or waiting for the model); one more is told
+429 with a Retry-After. A request whose client goes away sets the job's `Cancel`: the engine stops after
+its current step, and the job's thread removes the folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from api.errors import ApiError
+from api.form import ReceivedForm, TranscriptionRequest
+from asr.background import SHARED_MODELS, SharedModels
+from asr.engines.protocol import Backend, Cancel
+from asr.errors import UserFacingError
+from asr.i18n import t
+from asr.job import JobEvent, JobOutcome, run_job
+from asr.model_source import DEFAULT_ALIGNER_ID, download_command
+from asr.models import SpeakerFinder, WordTimer
+from asr.outputs.transcript import Segment
+from asr.settings import Settings
+from asr.transcribe import TranscribeOptions
+from cleanup.workspace import JobWorkspace
+
+log = logging.getLogger(__name__)
+
+MAX_ADMITTED = 16  # requests running or waiting for the model; the next one is told to come back
+RETRY_AFTER_S = 5  # what a client is told to wait while the model loads or the queue is full
+
+
+def served_model_id(settings: Settings) -> str:
+    """The id clients name: `ASR_MODEL`'s Hugging Face id, or its folder's own name (never the path)."""
+    folder = Path(settings.model).expanduser()
+    return folder.name if folder.is_dir() or folder.is_absolute() else settings.model
+
+
+class TranscriptionService:
+    """One per server process: the settings, the shared models, and the admission count."""
+
+    def __init__(self, settings: Settings, models: SharedModels = SHARED_MODELS, admit: int = MAX_ADMITTED):
+        self.settings = settings
+        self.served = served_model_id(settings)
+        self._models = models
+        self._admit = admit
+        self._admitted = 0
+        self._lock = threading.Lock()
+
+    def backend(self) -> Backend:
+        """The engine, loading it on first ask: 503 with Retry-After until loaded, 503 if it cannot be."""
+        load = self._models.backend(self.settings)
+        if not load.ready:
+            raise ApiError(503, "model_loading", code="model_loading", retry_after_s=RETRY_AFTER_S)
+        try:
+            return load.get()
+        except UserFacingError as exc:
+            raise ApiError(503, exc.code, exc.params, code="engine_unavailable") from None
+
+    @contextmanager
+    def admitted(self) -> Iterator[None]:
+        """A place among the requests being served, or 429."""
+        with self._lock:
+            if self._admitted >= self._admit:
+                full = {"limit": self._admit}
+                raise ApiError(429, "api_queue_full", full, code="queue_full", retry_after_s=RETRY_AFTER_S)
+            self._admitted += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+    def run(
+        self,
+        ask: TranscriptionRequest,
+        form: ReceivedForm,
+        workspace: JobWorkspace,
+        held: ExitStack,
+        cancel: Cancel,
+        on_settled: Callable[[tuple[Segment, ...]], None] | None = None,
+    ) -> JobOutcome:
+        """The job, in the calling thread; closes `held` (the folder, the admission) when it ends. Raises
+        `ApiError` when the aligner or the speaker model asked for cannot be had."""
+        with held:
+            backend = self.backend()
+            aligner = self._aligner() if ask.words else None
+            speakers = self._speaker_model() if ask.speakers else None
+            options = TranscribeOptions(
+                context=ask.prompt, word_timestamps=ask.words, identify_speakers=ask.speakers
+            )
+            if ask.language:
+                options = options.anyway(ask.language)
+
+            def on_event(event: JobEvent) -> None:
+                if on_settled is not None and event.progress is not None and event.progress.settled:
+                    on_settled(event.progress.settled)
+
+            log.info("API job started (%s)", ask.response_format)
+            return run_job(
+                workspace.upload_path,
+                backend,
+                self.settings,
+                options,
+                names=[form.file_name] if form.file_name else [],
+                on_event=on_event,
+                aligner=aligner,
+                speaker_model=speakers,
+                cancel=cancel,
+                workspace=workspace,
+            )
+
+    def _aligner(self) -> WordTimer:
+        try:
+            return self._models.aligner(self.settings).get()
+        except UserFacingError as exc:
+            reason = t(exc.code, "en", **exc.params)
+            if exc.code == "aligner_missing":
+                reason += " " + download_command(DEFAULT_ALIGNER_ID)
+            field = "timestamp_granularities"
+            raise ApiError(400, "api_words_need_aligner", {"reason": reason}, field) from None
+
+    def _speaker_model(self) -> SpeakerFinder:
+        try:
+            return self._models.speakers().get()
+        except UserFacingError as exc:
+            raise ApiError(
+                400, "api_speakers_need_model", {"reason": t(exc.code, "en", **exc.params)}
+            ) from None
