@@ -4,7 +4,8 @@ Every request is a job like an upload (`asr.job.run_job`): its own 0700 folder (
 it), the language policy, chunks at pauses, the same failures. Requests share the process's one engine
 (`asr.background.SHARED_MODELS`, the page's too); each runs in a thread of its own, and the engine's lock
 serves calls first come, first served (`asr.engines.turns.Turns`): a job holds the model for one batch at
-a time, so a short file's single call runs between two batches of a long one instead of after all of them.
+a time, so a short file's single call runs between two batches of a long one instead of after all of them,
+and the in-process engine decodes the calls waiting by then as one batch (`AsrEngine._together`).
 At most `MAX_ADMITTED` requests are admitted at once (running or waiting for the model); one more is told
 429 with a Retry-After. A request whose client goes away sets the job's `Cancel`: the engine stops after
 its current step, and the job's thread removes the folder.

@@ -1,4 +1,4 @@
-"""`python -m bench [run|profile|langid|startup|diarize|server|live] [flags]`; see bench/README.md."""
+"""`python -m bench [run|profile|langid|startup|diarize|server|live|api] [flags]`; see bench/README.md."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bench import assets
+from bench.api import add_parser as add_api_parser
 from bench.live import add_parser as add_live_parser
 from bench.report import long_estimate, long_table, per_input_table, summary_table
 from bench.runner import child_main, interleaved
@@ -79,10 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("--repeats", type=int, default=1, help="runs of each measurement (median shown)")
     server.add_argument("--json", type=Path, help="write the raw results here")
     live = add_live_parser(sub)
+    api = add_api_parser(sub)
     child = sub.add_parser("child")  # internal: one measurement in a fresh process
     child.add_argument("spec")
     child.add_argument("out")
-    for command in (run, profile, langid, startup, diarize, server, live):
+    for command in (run, profile, langid, startup, diarize, server, live, api):
         command.add_argument("--cache", type=Path, default=None, help="where inputs and checkpoints live")
     return parser
 
@@ -184,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.live import live_main
 
         live_main(args)
+    elif args.command == "api":
+        from bench.api import api_main
+
+        api_main(args)
     elif args.command == "profile":
         from bench.profile import profile_main
 

@@ -19,16 +19,21 @@ import pytest
 from openai import APIStatusError, BadRequestError, OpenAI
 from openai.types.audio import TranscriptionDiarized, TranscriptionVerbose
 
-from api.errors import ApiError
+import asr.background
+from api.errors import ApiError, error_response
 from api.form import ReceivedForm, TranscriptionRequest
 from api.formats import TextDeltas, render
 from api.serve import allowed_hosts, binds_beyond_loopback
+from api.service import RETRY_AFTER_S, TranscriptionService
+from asr.background import SharedModels
 from asr.cli import main
 from asr.engines.protocol import Aborted, Cancel
 from asr.engines.turns import Turns
 from asr.i18n import t
 from asr.langid import Verdict
 from asr.outputs.transcript import Segment, Timings, Transcript, Word
+from asr.settings import Settings
+from asr.speakers.diarize import jit_cache_dir
 from asr.speech.audio import load_pcm
 from cleanup.root import JOB_PREFIX
 from testkit.audio import make_long_mp3
@@ -166,6 +171,37 @@ def test_a_cancelled_job_frees_the_engine_within_a_step(english_engine, speech_w
         english_engine.transcribe([pcm] * 4, cancel=gone, max_new_tokens=64)
 
 
+def test_503_while_the_model_loads_and_429_when_the_queue_is_full(monkeypatch) -> None:
+    loaded, engine = threading.Event(), object()
+
+    def slow_load(settings: Settings) -> object:
+        loaded.wait(10)
+        return engine
+
+    monkeypatch.setattr(asr.background, "load_backend", slow_load)
+    service = TranscriptionService(Settings(model="Qwen/Qwen3-ASR-0.6B-hf"), SharedModels(), admit=2)
+    with pytest.raises(ApiError) as loading:
+        service.backend()
+    assert (loading.value.status, loading.value.retry_after_s) == (503, RETRY_AFTER_S)
+    assert error_response(loading.value).headers["retry-after"] == str(RETRY_AFTER_S)
+    loaded.set()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            assert service.backend() is engine
+            break
+        except ApiError:
+            time.sleep(0.05)
+    assert service.backend() is engine and service.served == "Qwen/Qwen3-ASR-0.6B-hf"
+    with service.admitted(), service.admitted():
+        with pytest.raises(ApiError) as full:
+            with service.admitted():
+                pass
+        assert (full.value.status, full.value.type) == (429, "rate_limit_error")
+    with service.admitted():
+        pass  # places come back when requests end
+
+
 def test_serving_beyond_loopback_needs_a_key(monkeypatch, capsys) -> None:
     assert not binds_beyond_loopback("127.0.0.1") and not binds_beyond_loopback("localhost")
     assert binds_beyond_loopback("0.0.0.0") and binds_beyond_loopback("192.168.1.20")
@@ -284,11 +320,7 @@ def test_curl_gets_words_without_brackets_and_every_bad_input_its_openai_error(
         "timestamp_granularities=word",
     )
     assert status == 200 and [w["word"] for w in verbose["words"]] == SAID.split()
-    for fixture, code in BAD_INPUTS.items():
-        bad = request.getfixturevalue(fixture)
-        status, answer = _curl(api_server, f"file=@{bad}", f"model={model}")
-        assert (status, answer["error"]["code"], answer["error"]["param"]) == (400, code, "file"), fixture
-        assert answer["error"]["message"].startswith(t(code, "en", min_seconds=0.3)[:20])
+    _refuses_every_bad_input(api_server, model, request)
     long = make_long_mp3(speech_wavs["en"], tmp_path / "too-long.mp3", 420)
     status, answer = _curl(api_server, f"file=@{long}", f"model={model}")
     assert (status, answer["error"]["code"]) == (413, "audio_too_long")
@@ -299,13 +331,31 @@ def test_curl_gets_words_without_brackets_and_every_bad_input_its_openai_error(
     status, answer = _curl(api_server, f"model={model}")
     assert status == 400 and answer["error"]["type"] == "invalid_request_error"
     assert _client(api_server).models.list().data, "the server is still up"
-    assert api_server.non_loopback() == []
-    written = [p for p in api_server.written_paths() if not p.startswith(("/dev/", "/proc/"))]
+    _kept_to_itself(api_server)
+    assert "too-long" not in api_server.log_text()
+
+
+def _refuses_every_bad_input(
+    server: AppServer, model: str, request: pytest.FixtureRequest, key: str | None = None
+) -> None:
+    """Each file the page refuses gets a 400 in OpenAI's shape with the page's code and sentence."""
+    for fixture, code in BAD_INPUTS.items():
+        bad = request.getfixturevalue(fixture)
+        status, answer = _curl(server, f"file=@{bad}", f"model={model}", key=key)
+        assert (status, answer["error"]["code"], answer["error"]["param"]) == (400, code, "file"), fixture
+        assert answer["error"]["message"] == t(code, "en", min_seconds=0.3), fixture
+
+
+def _kept_to_itself(server: AppServer) -> None:
+    """No connection off this machine, no file written outside the job folders (strace), no text in the
+    log."""
+    assert server.non_loopback() == []
+    written = [p for p in server.written_paths() if not p.startswith(("/dev/", "/proc/"))]
     assert written and all(
-        Path(p).is_relative_to(api_server.root) or "/__pycache__/" in p or p == str(api_server.report)
+        Path(p).is_relative_to(server.root) or "/__pycache__/" in p or p == str(server.report)
         for p in written
     ), "nothing written outside the job folders"
-    assert "too-long" not in api_server.log_text() and SAID not in api_server.log_text()
+    assert SAID not in server.log_text()
 
 
 def test_eight_clients_at_once_short_ones_first(
@@ -345,34 +395,41 @@ def _peak_rss_mb(server: AppServer) -> float:
     return int(line.split()[1]) / 1024
 
 
+@pytest.mark.parametrize("stream", [False, True])
 def test_a_client_that_goes_away_leaves_nothing_and_frees_the_engine(
-    api_server: AppServer, speech_wavs: dict, speech_files: dict, tmp_path: Path
+    api_server: AppServer, speech_wavs: dict, speech_files: dict, tmp_path: Path, stream: bool
 ) -> None:
     long = make_long_mp3(speech_wavs["en"], tmp_path / "gone.mp3", 360)
     client = _client(api_server)
     model = _model_id(client)
-    before = api_server.log_text().count("Recognition started")
-    sent = threading.Thread(target=_send_then_leave, args=(api_server, long, model, before))
+    log = api_server.log_text
+    before = (
+        log().count("Recognition started"),
+        log().count("API client went away"),
+        log().count("Job cancelled"),
+    )
+    sent = threading.Thread(target=_send_then_leave, args=(api_server, long, model, before[0], stream))
     sent.start()
     sent.join(timeout=120)
+    api_server.wait_log("API client went away", count=before[1] + 1)
+    api_server.wait_log("Job cancelled", count=before[2] + 1)
+    after_leaving = log().split("API client went away")[-1].split("Job cancelled")[0]
+    assert after_leaving.count("Chunks done") <= 1, "the engine stopped within the call it was in"
     deadline = time.monotonic() + 30
     while api_server.job_folders() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert api_server.job_folders() == [], "the job's folder went with its client"
-    api_server.wait_log("API client went away")
-    api_server.wait_log("Job cancelled")
-    started = time.monotonic()
     with speech_files[("en", "mp3")].open("rb") as file:
-        assert client.audio.transcriptions.create(model=model, file=file).text == SAID
-    assert time.monotonic() - started < 60, "the engine was free for the next request"
+        assert client.audio.transcriptions.create(model=model, file=file).text == SAID, "the server goes on"
 
 
-def _send_then_leave(server: AppServer, audio: Path, model: str, before: int) -> None:
+def _send_then_leave(server: AppServer, audio: Path, model: str, before: int, stream: bool = False) -> None:
     """Post the whole file, wait until its recognition has started, then close the connection."""
     boundary = "leaving-early-boundary"
     body = (
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\n{model}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="stream"\r\n\r\n{str(stream).lower()}\r\n'
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{audio.name}"\r\n'
             "Content-Type: audio/mpeg\r\n\r\n"
         ).encode()
@@ -386,14 +443,52 @@ def _send_then_leave(server: AppServer, audio: Path, model: str, before: int) ->
     connection.close()  # mid-job
 
 
+def test_diarized_json_and_the_speakers_extension(
+    tmp_path: Path, english_checkpoint: Path, conversation
+) -> None:
+    """A two-voice call: `diarized_json` parses into the SDK's type with its two speakers, and any other
+    format gets them with `speakers=true` (this app's extension field)."""
+    shared = jit_cache_dir()  # the server's HOME is its own; the numba code compiled once is reused
+    home_cache = tmp_path / "server_home" / ".cache" / "senko"
+    home_cache.mkdir(parents=True)
+    (home_cache / "numba_cache").symlink_to(shared, target_is_directory=True)
+    server = start_app(tmp_path, english_checkpoint, command="api")
+    try:
+        client = _client(server)
+        model = _model_id(client)
+        with conversation.path.open("rb") as file:
+            diarized = client.audio.transcriptions.create(
+                model=model, file=file, response_format="diarized_json"
+            )
+        assert {s.speaker for s in diarized.segments} == {"Speaker 1", "Speaker 2"}
+        assert all(s.text == SAID for s in diarized.segments)
+        with conversation.path.open("rb") as file:
+            text = client.audio.transcriptions.create(
+                model=model, file=file, response_format="text", extra_body={"speakers": "true"}
+            )
+        assert [p.split(":")[0] for p in text.strip().split("\n\n")] == [
+            f"Speaker {n}" for n in (1, 2, 1, 2, 1)
+        ]
+        assert server.non_loopback() == []
+    finally:
+        server.stop()
+    assert server.leftovers() == []
+
+
 # --- the page's own server answers /v1 too ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("command", list(START_COMMANDS))
 def test_the_pages_server_answers_the_api_with_its_one_model(
-    tmp_path: Path, english_checkpoint: Path, speech_files: dict, text_as_mp3: Path, command: str
+    tmp_path: Path,
+    english_checkpoint: Path,
+    speech_files: dict,
+    text_as_mp3: Path,
+    command: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    server = start_app(tmp_path, english_checkpoint, command=command, env={"ASR_API_KEY": KEY})
+    env = {"ASR_API_KEY": KEY}
+    server = start_app(tmp_path, english_checkpoint, command=command, env=env, trace_files=True)
     try:
         with pytest.raises(APIStatusError) as refused:
             _model_id(_client(server, key="sk-wrong"))
@@ -405,9 +500,29 @@ def test_the_pages_server_answers_the_api_with_its_one_model(
         with text_as_mp3.open("rb") as file, pytest.raises(BadRequestError) as bad:
             client.audio.transcriptions.create(model=model, file=file)
         assert bad.value.code == "not_audio"
-        assert server.non_loopback() == []
+        _refuses_every_bad_input(server, model, request, key=KEY)
+        assert client.models.list().data, "the server is still up"
+        _kept_to_itself(server)
     finally:
         server.stop()
+    assert server.leftovers() == []
+
+
+def test_sigterm_mid_job_leaves_nothing(
+    tmp_path: Path, english_checkpoint: Path, speech_wavs: dict, speech_files: dict
+) -> None:
+    server = start_app(tmp_path, english_checkpoint, "--verbose", command="api")
+    long = make_long_mp3(speech_wavs["en"], tmp_path / "stopped.mp3", 300)
+    client = _client(server)
+    model = _model_id(client)
+    with speech_files[("en", "mp3")].open("rb") as file:  # the SDK waits out the model's load (503s)
+        assert client.audio.transcriptions.create(model=model, file=file).text == SAID
+    leaving = threading.Thread(target=_send_then_leave, args=(server, long, model, 1))
+    leaving.start()
+    server.wait_log("Recognition started", count=2, timeout=120)
+    assert server.job_folders(), "the job is running in its folder"
+    assert server.stop() == 143
+    leaving.join(timeout=120)
     assert server.leftovers() == []
 
 

@@ -18,6 +18,7 @@ from transformers.models.qwen3_asr.modeling_qwen3_asr import Qwen3ASREncoder
 from asr.background import BackgroundLoad, load_backend
 from asr.engines.cpu_tuning import OneDnnLinear, RowByRowEncoder, onednn_linear_pays
 from asr.engines.loading import plan_device
+from asr.engines.protocol import Aborted, Cancel
 from asr.engines.qwen3_output import read_tokens
 from asr.engines.transformers_engine import AsrEngine, choose_batch_size, fallback_dtype
 from asr.errors import UserFacingError
@@ -160,6 +161,71 @@ def test_batched_and_one_by_one_generation_give_the_same_tokens(random_checkpoin
     batched = engine.transcribe(clips, max_new_tokens=8)
     alone = [engine.transcribe([clip], max_new_tokens=8)[0] for clip in clips]
     assert [o.raw for o in batched] == [o.raw for o in alone]
+
+
+def _queued_together(engine: AsrEngine, calls: list[dict]) -> tuple[list, int]:
+    """Each call on a thread of its own while another job holds the model; what each got (or raised), and
+    how many `generate` runs served them once the model was free."""
+    runs = []
+    generate = engine.model.generate
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        runs.append(1)
+        return generate(*args, **kwargs)
+
+    engine.model.generate = counted
+    answers: list = [None] * len(calls)
+
+    def call(index: int) -> None:
+        try:
+            answers[index] = engine.transcribe(**calls[index])
+        except Exception as exc:  # what that job's caller would see
+            answers[index] = exc
+
+    threads = [threading.Thread(target=call, args=(index,)) for index in range(len(calls))]
+    with engine._lock:  # another job's batch is being decoded
+        for thread in threads:
+            thread.start()
+        while len(engine._waiting) < len(calls):
+            time.sleep(0.01)
+    for thread in threads:
+        thread.join(60)
+    engine.model.generate = generate
+    return answers, len(runs)
+
+
+def test_calls_of_several_jobs_that_wait_together_are_one_batch_with_each_ones_tokens(
+    random_checkpoint: Path,
+) -> None:
+    """In float32 (see above). Three jobs' calls queue while the model is busy; the next holder decodes them
+    in one `generate`, each row with its own budget, and each job gets exactly what it would alone."""
+    engine = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
+    calls = [
+        {"audios": [noise(3.0, seed=1)], "max_new_tokens": 8},
+        {"audios": [noise(1.3, seed=2), noise(2.2, seed=3)], "max_new_tokens": 5},
+        {"audios": [noise(2.0, seed=4)], "max_new_tokens": 12},
+    ]
+    alone = [[o.raw for o in engine.transcribe(**call)] for call in calls]
+    answers, runs = _queued_together(engine, calls)
+    assert runs == 1
+    assert [[o.raw for o in answer] for answer in answers] == alone
+    forced = [{**calls[0], "language": "English"}, calls[2]]
+    assert _queued_together(engine, forced)[1] == 2, "a forced language is another prompt: not merged"
+
+
+def test_a_job_cancelled_while_it_waits_ends_its_rows_only(random_checkpoint: Path) -> None:
+    engine = AsrEngine.load(str(random_checkpoint), plan_device("float32"))
+    gone = Cancel()
+    gone.set()
+    calls = [
+        {"audios": [noise(2.0, seed=5)], "max_new_tokens": 10, "cancel": gone},
+        {"audios": [noise(2.5, seed=6)], "max_new_tokens": 10, "cancel": Cancel()},
+    ]
+    answers, runs = _queued_together(engine, calls)
+    assert runs == 1 and isinstance(answers[0], Aborted)
+    assert [o.raw for o in answers[1]] == [
+        o.raw for o in engine.transcribe([noise(2.5, seed=6)], max_new_tokens=10)
+    ]
 
 
 def _original_layout(src: Path, dst: Path) -> Path:

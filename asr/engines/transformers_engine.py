@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -128,6 +129,37 @@ class _GiveWay(StoppingCriteria):
         return self.said
 
 
+class _CancelledRows(StoppingCriteria):
+    """Ends the rows whose job was cancelled (requests decoded together: the others go on)."""
+
+    def __init__(self, cancels: Sequence[Cancel | None]):
+        self.cancels = cancels
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.Tensor, **kwargs: Any) -> torch.BoolTensor:
+        ended = [cancel is not None and cancel.is_set() for cancel in self.cancels]
+        return torch.tensor(ended, dtype=torch.bool, device=input_ids.device)
+
+
+@dataclass(eq=False)
+class _Call:
+    """A plain `transcribe` call waiting for the model, and then its answer."""
+
+    audios: Sequence[np.ndarray]
+    language: str | None
+    context: str | None
+    max_new_tokens: int
+    resume: LanguageProbe | None
+    cancel: Cancel | None
+    taken: bool = False  # in a batch being decoded (by its own thread or another's)
+    outputs: list[ChunkOutput] | None = None
+    failure: Exception | None = None  # what ended the batch it was in
+
+    @property
+    def key(self) -> tuple[str | None, str | None]:
+        """Calls with the same key can be rows of one batch: the same prompt but for the audio."""
+        return (self.language, self.context)
+
+
 @dataclass(frozen=True)
 class _ProbeState:
     """Where `probe_language` stopped, so `transcribe(resume=...)` goes on from there (transformers only)."""
@@ -214,6 +246,8 @@ class AsrEngine(LocalModel):
         added = {i for i, token in tokenizer.added_tokens_decoder.items() if token.special}
         self._special_ids = {*tokenizer.all_special_ids, *added, self._marker_id}
         self._memory = PrefillMemory()
+        self._waiting: list[_Call] = []  # plain calls queued for the model (`_together`)
+        self._waiting_lock = threading.Lock()
         self._overflow = _OverflowWatch()
         self.model.lm_head.register_forward_hook(self._overflow)
 
@@ -362,6 +396,8 @@ class AsrEngine(LocalModel):
             raise ValueError("drafts go with neither a probe to resume nor an answer prefix")
         if drafts is not None and len(audios) > 1 and not any(drafts):
             drafts = None  # nothing to check and no row to remember: a plain decode
+        if drafts is None and not prefix and give_way is None:
+            return self._together(_Call(audios, language, context, max_new_tokens, resume, cancel))
         state = resume.state if resume is not None else None
         attempts = iter([state, None])  # a redo after an overflow starts every chunk afresh
 
@@ -378,6 +414,83 @@ class AsrEngine(LocalModel):
         if cancel is not None and cancel.is_set():
             raise Aborted
         return outputs
+
+    def _together(self, call: _Call) -> list[ChunkOutput]:
+        """A plain call, decoded with the plain calls of other jobs that wait for the model by then.
+
+        A CPU decode step reads every weight once whatever the batch, so eight requests that arrive
+        together cost about what one does, where taking turns would cost eight times. Whoever gets the
+        model takes every waiting call with the same language and context, up to `preferred_batch_size`
+        rows, into one `generate` (each row its own token budget and its own job's cancel); the others
+        find their answers ready when their turn comes. Alone, a call goes on from its language probe as
+        before; merged, each chunk is decoded from its start (the probe's few tag tokens again), which is
+        the same greedy decode (`test_resuming_from_the_probe_gives_the_tokens_of_a_plain_batch`).
+        """
+        with self._waiting_lock:
+            self._waiting.append(call)
+        batch: list[_Call] = []
+        attempts = iter([call.resume.state if call.resume is not None else None, None])
+
+        def run() -> None:
+            if not batch:
+                if call.taken:  # an earlier holder decoded it with its own
+                    return
+                batch.extend(self._take(call))
+            try:
+                self._decode_calls(batch, next(attempts, None))
+            except Exception as exc:  # every job in the batch hears of it, not only the one that ran it
+                for each in batch:
+                    each.failure = exc
+                raise
+
+        try:
+            self._watched(run)
+        finally:
+            with self._waiting_lock:  # interrupted while waiting its turn: nobody decodes it for nothing
+                if call in self._waiting:
+                    self._waiting.remove(call)
+        if call.failure is not None:
+            raise call.failure
+        if call.cancel is not None and call.cancel.is_set():
+            raise Aborted
+        assert call.outputs is not None
+        return call.outputs
+
+    def _take(self, call: _Call) -> list[_Call]:
+        """`call` and the waiting calls that can share its batch, oldest first, taken off the queue."""
+        room = max(self.preferred_batch_size(), len(call.audios))
+        with self._waiting_lock:
+            taken = [call]
+            for other in self._waiting:
+                if (
+                    other is not call
+                    and other.key == call.key
+                    and len(other.audios) <= room - sum(len(c.audios) for c in taken)
+                ):
+                    taken.append(other)
+            for each in taken:
+                self._waiting.remove(each)
+                each.taken = True
+        return taken
+
+    def _decode_calls(self, batch: list[_Call], state: object) -> None:
+        """Decode `batch` in one `generate` (the caller holds the lock) and hand each call its rows."""
+        first = batch[0]
+        if len(batch) == 1:
+            probed = state if isinstance(state, _ProbeState) and state.dtype == self.plan.dtype else None
+            yielding = _GiveWay.asking(None, first.cancel)
+            args = (first.language, first.context, first.max_new_tokens)
+            first.outputs = self._generate(first.audios, *args, probed, None, yielding)
+            return
+        audios = [audio for call in batch for audio in call.audios]
+        limits = [call.max_new_tokens for call in batch for _ in call.audios]
+        stop = _CancelledRows([call.cancel for call in batch for _ in call.audios])
+        inputs = self._inputs(audios, first.language, first.context)
+        outputs = self._go_on(inputs, limits, [], [], first.language, None, stop)
+        log.info("Decoded %d requests' chunks together: %d rows", len(batch), len(audios))
+        at = 0
+        for call in batch:
+            call.outputs, at = outputs[at : at + len(call.audios)], at + len(call.audios)
 
     def _generate(
         self,
@@ -409,14 +522,15 @@ class AsrEngine(LocalModel):
         started_probs: list[list[float]],
         language: str | None,
         yielding: _GiveWay | None,
+        cancelled: _CancelledRows | None = None,
     ) -> list[ChunkOutput]:
         """`generate` from `inputs` (a cache may hold all but their last token), row r for `limits[r]` more
         tokens; each answer is `started[r]` (tokens this call already has, with `started_probs[r]`) and
-        what `generate` adds."""
+        what `generate` adds. `cancelled` ends the rows of a cancelled job and lets the others go on."""
         reader = _TokenProbs()
         prompt_len = inputs["input_ids"].shape[1]
         rows = inputs["input_ids"].shape[0]
-        stopping: list[StoppingCriteria] = [] if yielding is None else [yielding]
+        stopping: list[StoppingCriteria] = [each for each in (yielding, cancelled) if each is not None]
         if any(limit != max(limits) for limit in limits):
             stopping.append(_RowBudgets(prompt_len, limits))
         kwargs: dict[str, Any] = {"logits_processor": LogitsProcessorList([reader])}
