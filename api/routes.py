@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
 from api.errors import ApiError, client_language, error_body, error_response
-from api.form import ReceivedForm, TranscriptionRequest, receive_form
+from api.form import TranscriptionRequest, receive_form
 from api.formats import MEDIA_TYPES, TextDeltas, event, render
 from api.service import TranscriptionService
 from asr.engines.protocol import Cancel
@@ -34,7 +34,7 @@ from asr.i18n import Lang, t
 from asr.job import Cancelled, Failed, JobOutcome, Transcribed
 from asr.outputs.transcript import Segment
 from asr.settings import SettingsError
-from cleanup.workspace import JobWorkspace, job_workspace
+from cleanup.workspace import job_workspace
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -124,18 +124,17 @@ class _Api:
             held.close()
             raise
         cancel = Cancel()
-        if ask.stream:
-            return StreamingResponse(
-                _events(service, ask, form, workspace, held, cancel, lang), media_type="text/event-stream"
-            )
-        job = _in_thread(lambda: service.run(ask, form, workspace, held, cancel))
-        try:
-            while not job.done():
-                if await request.is_disconnected():
-                    log.info("API client went away: job cancelled")
-                    cancel.set()
-                    return Response(status_code=499)
-                await asyncio.wait({job}, timeout=WATCH_S)
+        settled = _Settled() if ask.stream else None
+        job = _in_thread(
+            lambda: service.run(ask, form, workspace, held, cancel, settled.put if settled else None)
+        )
+        try:  # until the answer is ready or, for a stream, its first text (a bad file is still a 4xx)
+            first = await _watched(request, job, cancel, settled)
+            if first is None and not job.done():
+                return Response(status_code=499)  # the client went away: its job is cancelled
+            if settled is not None and (first is not None or isinstance(job.result(), Transcribed)):
+                events = _cancelled_when_left(settled.events(first, job, lang), job, cancel)
+                return StreamingResponse(events, media_type="text/event-stream")
             outcome = job.result()
         except ApiError as error:
             return error_response(error, lang)
@@ -145,26 +144,44 @@ class _Api:
         return _answer(outcome, ask, lang)
 
 
-async def _events(
-    service: TranscriptionService,
-    ask: TranscriptionRequest,
-    form: ReceivedForm,
-    workspace: JobWorkspace,
-    held: ExitStack,
-    cancel: Cancel,
-    lang: Lang,
-) -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    settled: asyncio.Queue[tuple[Segment, ...]] = asyncio.Queue()
-
-    def on_settled(segments: tuple[Segment, ...]) -> None:
-        loop.call_soon_threadsafe(settled.put_nowait, segments)
-
-    job = _in_thread(lambda: service.run(ask, form, workspace, held, cancel, on_settled))
-    deltas = TextDeltas()
+async def _watched(
+    request: Request, job: asyncio.Future[JobOutcome], cancel: Cancel, settled: _Settled | None
+) -> tuple[Segment, ...] | None:
+    """Wait for the job to end or (a stream) for its first settled segments, which are returned; a client
+    that disconnects meanwhile cancels the job (None, the job not done)."""
+    first = asyncio.ensure_future(settled.queue.get()) if settled is not None else None
     try:
-        while not (job.done() and settled.empty()):
-            waiting = asyncio.ensure_future(settled.get())
+        while not job.done() and not (first is not None and first.done()):
+            if await request.is_disconnected():
+                log.info("API client went away: job cancelled")
+                cancel.set()
+                return None
+            either: set[asyncio.Future[Any]] = {job} if first is None else {job, first}
+            await asyncio.wait(either, timeout=WATCH_S)
+        return first.result() if first is not None and first.done() else None
+    finally:
+        if first is not None and not first.done():
+            first.cancel()
+
+
+class _Settled:
+    """A stream's segments as the job settles them (from its thread), and the events they make."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[tuple[Segment, ...]] = asyncio.Queue()
+
+    def put(self, segments: tuple[Segment, ...]) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, segments)
+
+    async def events(
+        self, first: tuple[Segment, ...] | None, job: asyncio.Future[JobOutcome], lang: Lang
+    ) -> AsyncIterator[str]:
+        deltas = TextDeltas()
+        for text in deltas.events(first or ()):
+            yield text
+        while not (job.done() and self.queue.empty()):
+            waiting = asyncio.ensure_future(self.queue.get())
             either: set[asyncio.Future[Any]] = {waiting, job}
             done, _ = await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             if waiting in done:
@@ -179,10 +196,19 @@ async def _events(
             return
         if isinstance(outcome, Transcribed):
             yield deltas.done(outcome.transcript)
-        elif isinstance(outcome, Failed):
+        elif isinstance(outcome, Failed):  # after its first text: the answer has begun, so an error event
             yield event(error_body(ApiError.of_job(outcome.reason), lang))
+
+
+async def _cancelled_when_left(
+    events: AsyncIterator[str], job: asyncio.Future[JobOutcome], cancel: Cancel
+) -> AsyncIterator[str]:
+    """`events`, and the job cancelled if the response ends before it does (its client went away)."""
+    try:
+        async for text in events:
+            yield text
     finally:
-        if not job.done():  # the client went away (the response was cancelled): so does the job
+        if not job.done():
             log.info("API client went away: job cancelled")
             cancel.set()
 

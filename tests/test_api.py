@@ -38,6 +38,7 @@ from asr.speech.audio import load_pcm
 from cleanup.root import JOB_PREFIX
 from testkit.audio import make_long_mp3
 from testkit.browser import START_COMMANDS, AppServer, start_app
+from testkit.trace import http_status
 from tests.fixtures_model import SAYS_DOUBTFUL, SAYS_ENGLISH
 from tests.test_audio import BAD_INPUTS
 
@@ -217,11 +218,17 @@ def test_serving_beyond_loopback_needs_a_key(monkeypatch, capsys) -> None:
 
 @pytest.fixture(scope="module")
 def api_server(
-    tmp_path_factory: pytest.TempPathFactory, english_checkpoint: Path, aligner_checkpoint: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    english_checkpoint: Path,
+    aligner_checkpoint: Path,
+    speech_files: dict,
 ) -> Iterator[AppServer]:
     tmp = tmp_path_factory.mktemp("api")
     env = {"ASR_ALIGNER_MODEL": str(aligner_checkpoint), "ASR_MAX_SECONDS": "400"}
     server = start_app(tmp, english_checkpoint, "--verbose", command="api", env=env, trace_files=True)
+    client = _client(server)
+    with speech_files[("en", "mp3")].open("rb") as file:  # the SDK waits out the model's load (503s)
+        assert client.audio.transcriptions.create(model=_model_id(client), file=file).text == SAID
     yield server
     assert server.stop() == 143, "SIGTERM ends the server as it ends the page"
     assert server.leftovers() == [], "nothing of any request is left in the temp root"
@@ -330,7 +337,14 @@ def test_curl_gets_words_without_brackets_and_every_bad_input_its_openai_error(
     assert status == 400 and answer["error"]["param"] == "temperature"
     status, answer = _curl(api_server, f"model={model}")
     assert status == 400 and answer["error"]["type"] == "invalid_request_error"
+    status, answer = _curl(
+        api_server, f"file=@{request.getfixturevalue('text_as_mp3')}", f"model={model}", "stream=true"
+    )
+    assert (status, answer["error"]["code"]) == (400, "not_audio"), (
+        "a stream's bad file is a 400, not an event"
+    )
     assert _client(api_server).models.list().data, "the server is still up"
+    assert http_status(api_server.port, "/v1/models", host="rebound.example") == 400, "the Host check"
     _kept_to_itself(api_server)
     assert "too-long" not in api_server.log_text()
 
@@ -535,6 +549,9 @@ def test_a_refused_language_is_a_400_with_what_was_heard(
         with speech_files[("en", "mp3")].open("rb") as file, pytest.raises(BadRequestError) as refused:
             client.audio.transcriptions.create(model=_model_id(client), file=file)
         assert refused.value.code == "language_not_accepted" and "Japanese" in str(refused.value)
+        with speech_files[("en", "mp3")].open("rb") as file, pytest.raises(BadRequestError) as streamed:
+            list(client.audio.transcriptions.create(model=_model_id(client), file=file, stream=True))
+        assert streamed.value.code == "language_not_accepted", "a stream is refused before it begins"
     finally:
         server.stop()
     assert server.leftovers() == [] and not list(server.root.rglob(f"{JOB_PREFIX}*"))
