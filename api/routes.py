@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import ExitStack
 from typing import Any, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -120,7 +120,11 @@ class _Api:
         except ApiError as error:
             held.close()
             return error_response(error, lang)
-        except BaseException:  # the client went away mid-upload, or the server is stopping
+        except ClientDisconnect:
+            held.close()
+            log.info("API client went away during its upload")
+            return Response(status_code=499)
+        except BaseException:  # the server is stopping
             held.close()
             raise
         cancel = Cancel()

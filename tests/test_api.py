@@ -437,6 +437,24 @@ def test_a_client_that_goes_away_leaves_nothing_and_frees_the_engine(
         assert client.audio.transcriptions.create(model=model, file=file).text == SAID, "the server goes on"
 
 
+def test_a_client_that_goes_away_mid_upload_leaves_nothing(api_server: AppServer, speech_wavs: dict) -> None:
+    before = api_server.log_text().count("API client went away during its upload")
+    connection = http.client.HTTPConnection("127.0.0.1", api_server.port, timeout=30)
+    connection.putrequest("POST", "/v1/audio/transcriptions")
+    connection.putheader("Content-Type", "multipart/form-data; boundary=cut")
+    connection.putheader("Content-Length", str(10_000_000))
+    connection.endheaders()
+    head = b'--cut\r\nContent-Disposition: form-data; name="file"; filename="half.wav"\r\n\r\n'
+    connection.send(head + speech_wavs["en"].read_bytes()[:50_000])
+    deadline = time.monotonic() + 30
+    while not api_server.job_folders() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api_server.job_folders(), "the upload was being received into its job folder"
+    connection.close()
+    api_server.wait_log("API client went away during its upload", count=before + 1)
+    assert api_server.job_folders() == []
+
+
 def _send_then_leave(server: AppServer, audio: Path, model: str, before: int, stream: bool = False) -> None:
     """Post the whole file, wait until its recognition has started, then close the connection."""
     boundary = "leaving-early-boundary"
@@ -527,16 +545,19 @@ def test_sigterm_mid_job_leaves_nothing(
 ) -> None:
     server = start_app(tmp_path, english_checkpoint, "--verbose", command="api")
     long = make_long_mp3(speech_wavs["en"], tmp_path / "stopped.mp3", 300)
-    client = _client(server)
-    model = _model_id(client)
-    with speech_files[("en", "mp3")].open("rb") as file:  # the SDK waits out the model's load (503s)
-        assert client.audio.transcriptions.create(model=model, file=file).text == SAID
-    leaving = threading.Thread(target=_send_then_leave, args=(server, long, model, 1))
-    leaving.start()
-    server.wait_log("Recognition started", count=2, timeout=120)
-    assert server.job_folders(), "the job is running in its folder"
-    assert server.stop() == 143
-    leaving.join(timeout=120)
+    try:
+        client = _client(server)
+        model = _model_id(client)
+        with speech_files[("en", "mp3")].open("rb") as file:  # the SDK waits out the model's load (503s)
+            assert client.audio.transcriptions.create(model=model, file=file).text == SAID
+        leaving = threading.Thread(target=_send_then_leave, args=(server, long, model, 1))
+        leaving.start()
+        server.wait_log("Recognition started", count=2, timeout=120)
+        assert server.job_folders(), "the job is running in its folder"
+        assert server.stop() == 143
+        leaving.join(timeout=120)
+    finally:
+        server.stop()
     assert server.leftovers() == []
 
 
