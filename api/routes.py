@@ -176,7 +176,10 @@ class _Settled:
         self.queue: asyncio.Queue[tuple[Segment, ...]] = asyncio.Queue()
 
     def put(self, segments: tuple[Segment, ...]) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, segments)
+        try:
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, segments)
+        except RuntimeError:  # the server stopped (its loop is closed): nobody is listening any more
+            pass
 
     async def events(
         self, first: tuple[Segment, ...] | None, job: asyncio.Future[JobOutcome], lang: Lang

@@ -13,6 +13,7 @@ its current step, and the job's thread removes the folder.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_ADMITTED = 16  # requests running or waiting for the model; the next one is told to come back
 RETRY_AFTER_S = 5  # what a client is told to wait while the model loads or the queue is full
+STOP_WAIT_S = 10.0  # at exit, how long the jobs in flight get to end (a step, or a batch's prefill)
 
 
 def served_model_id(settings: Settings) -> str:
@@ -55,6 +57,17 @@ class TranscriptionService:
         self._admit = admit
         self._admitted = 0
         self._lock = threading.Lock()
+        self._running: set[Cancel] = set()
+        self._ended = threading.Condition(self._lock)
+        atexit.register(self.cancel_all)  # before the process folder goes (atexit runs last-in first-out)
+
+    def cancel_all(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Cancel every job in flight and wait (up to `wait_s`) for their threads to end. The process is
+        stopping (SIGTERM): a job thread still inside torch while the interpreter shuts down aborts it."""
+        with self._ended:
+            for cancel in self._running:
+                cancel.set()
+            self._ended.wait_for(lambda: not self._running, timeout=wait_s)
 
     def backend(self) -> Backend:
         """The engine, loading it on first ask: 503 with Retry-After until loaded, 503 if it cannot be."""
@@ -91,33 +104,51 @@ class TranscriptionService:
     ) -> JobOutcome:
         """The job, in the calling thread; closes `held` (the folder, the admission) when it ends. Raises
         `ApiError` when the aligner or the speaker model asked for cannot be had."""
-        with held:
-            backend = self.backend()
-            aligner = self._aligner() if ask.words else None
-            speakers = self._speaker_model() if ask.speakers else None
-            options = TranscribeOptions(
-                context=ask.prompt, word_timestamps=ask.words, identify_speakers=ask.speakers
-            )
-            if ask.language:
-                options = options.anyway(ask.language)
+        with self._lock:
+            self._running.add(cancel)
+        try:
+            with held:
+                return self._job(ask, form, workspace, cancel, on_settled)
+        finally:
+            with self._ended:
+                self._running.discard(cancel)
+                self._ended.notify_all()
 
-            def on_event(event: JobEvent) -> None:
-                if on_settled is not None and event.progress is not None and event.progress.settled:
-                    on_settled(event.progress.settled)
+    def _job(
+        self,
+        ask: TranscriptionRequest,
+        form: ReceivedForm,
+        workspace: JobWorkspace,
+        cancel: Cancel,
+        on_settled: Callable[[tuple[Segment, ...]], None] | None,
+    ) -> JobOutcome:
+        """The request as `run_job` takes it: the models it needs, the options it asked for."""
+        backend = self.backend()
+        aligner = self._aligner() if ask.words else None
+        speakers = self._speaker_model() if ask.speakers else None
+        options = TranscribeOptions(
+            context=ask.prompt, word_timestamps=ask.words, identify_speakers=ask.speakers
+        )
+        if ask.language:
+            options = options.anyway(ask.language)
 
-            log.info("API job started (%s)", ask.response_format)
-            return run_job(
-                workspace.upload_path,
-                backend,
-                self.settings,
-                options,
-                names=[form.file_name] if form.file_name else [],
-                on_event=on_event,
-                aligner=aligner,
-                speaker_model=speakers,
-                cancel=cancel,
-                workspace=workspace,
-            )
+        def on_event(event: JobEvent) -> None:
+            if on_settled is not None and event.progress is not None and event.progress.settled:
+                on_settled(event.progress.settled)
+
+        log.info("API job started (%s)", ask.response_format)
+        return run_job(
+            workspace.upload_path,
+            backend,
+            self.settings,
+            options,
+            names=[form.file_name] if form.file_name else [],
+            on_event=on_event,
+            aligner=aligner,
+            speaker_model=speakers,
+            cancel=cancel,
+            workspace=workspace,
+        )
 
     def _aligner(self) -> WordTimer:
         try:
