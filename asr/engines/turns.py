@@ -33,10 +33,10 @@ class Turns:
             turn.wait()
         except BaseException:  # interrupted while waiting: leave the queue, or pass on a turn just given
             with self._guard:
-                if turn in self._waiting:
+                queued = turn in self._waiting
+                if queued:
                     self._waiting.remove(turn)
-                    turn = None  # type: ignore[assignment]
-            if turn is not None:
+            if not queued:
                 self._release()
             raise
         return self
