@@ -10,6 +10,8 @@ whether it was started with `python -m privacy` or `streamlit run app.py`.
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from asr.outputs.export import FORMAT_NAMES, FORMATS, export, export_file
 from asr.outputs.review import apply_edits, find_segments, review_segments
 from asr.outputs.transcript import Transcript, clock
 from asr.settings import Settings, SettingsError, load_settings
+from asr.speakers.known import KnownVoice, combined, enroll_upload, read_voices_file, voices_file
 from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from cleanup import release_session
@@ -104,7 +107,9 @@ def ui_language() -> Lang:
     return "zh" if choice == "中文" else "en"
 
 
-def sidebar_options(lang: str) -> TranscribeOptions:
+def sidebar_options(lang: str) -> tuple[TranscribeOptions, Any]:
+    """The user's choices, and the sidebar's place for the known voices, right under Identify speakers
+    (filled once the speaker model is asked for)."""
     st.sidebar.subheader(t("ui_settings", lang))
     accepted = st.sidebar.multiselect(
         t("ui_accepted_languages", lang),
@@ -130,7 +135,8 @@ def sidebar_options(lang: str) -> TranscribeOptions:
         count = st.sidebar.selectbox(
             t("ui_speaker_count", lang), choices, format_func=_auto(lang), key="speaker_count"
         )
-    return TranscribeOptions(
+    known_slot = st.sidebar.container()
+    options = TranscribeOptions(
         language=None if forced == AUTO else forced,
         context=context.strip() or None,
         accepted=frozenset(accepted) or DEFAULT_ACCEPTED,
@@ -138,6 +144,112 @@ def sidebar_options(lang: str) -> TranscribeOptions:
         identify_speakers=speakers,
         speakers=None if count == AUTO else int(count),
     )
+    return options, known_slot
+
+
+def known_voices_panel(
+    slot: Any, lang: Lang, speakers: BackgroundLoad[SpeakerFinder] | None, settings: Settings
+) -> tuple[KnownVoice, ...]:
+    """Known voices, under Identify speakers: add a name and a clip, forget one, save them to a file the
+    user keeps, load that file back. They live in this browser session (`st.session_state`) only."""
+    state = st.session_state
+    voices: list[KnownVoice] = state.setdefault("known_voices", [])
+    with slot.expander(t("ui_known_voices", lang), expanded=bool(voices)):
+        st.caption(t("ui_known_voices_help", lang))
+        for voice in voices:
+            left, right = st.columns([4, 1], vertical_alignment="center")
+            left.markdown(f"🗣️ {plain(voice.name)}")
+            right.button(
+                "✕",
+                key=f"forget_voice_{voice.name}",
+                help=t("ui_known_voice_forget", lang),
+                on_click=_forget_voice,
+                args=(voice.name,),
+            )
+        with st.form("add_voice", clear_on_submit=True, border=False):
+            name = st.text_input(t("ui_known_voice_name", lang), key="known_voice_name")
+            clip = st.file_uploader(
+                t("ui_known_voice_clip", lang), type=list(MEDIA_EXTENSIONS), key="known_voice_clip"
+            )
+            added = st.form_submit_button(t("ui_known_voice_add", lang))
+        if added:
+            _ask_to_add(name, clip, lang)
+        if "voice_to_add" in state and speakers is not None:
+            _add_voice(speakers, settings, lang)
+        if voices:
+            st.download_button(
+                t("ui_voices_save", lang),
+                data=partial(voices_file, list(voices)),
+                file_name="known-voices.json",
+                mime="application/json",
+                key="voices_save",
+                on_click="ignore",
+            )
+        loaded = st.file_uploader(t("ui_voices_load", lang), type=["json"], key="voices_load")
+        if loaded is not None and state.get("voices_loaded") != loaded.file_id:
+            state["voices_loaded"] = loaded.file_id
+            try:
+                state["known_voices"] = combined([*voices, *read_voices_file(loaded.getvalue())])
+                st.rerun()
+            except UserFacingError as exc:
+                st.error(t(exc.code, lang, **exc.params))
+        st.caption(t("ui_voices_file_note", lang))
+    return tuple(state["known_voices"])
+
+
+def _ask_to_add(name: str, clip: UploadedFile | None, lang: Lang) -> None:
+    """The form's voice, checked (one sentence for what is wrong with it) and kept in the session until the
+    speaker model can print it: a run that waits for the model can be cut short by a rerun, the request
+    is not."""
+    name = name.strip()
+    clips: dict[str, str] = st.session_state.setdefault("known_voice_clips", {})  # a clip's digest -> name
+    try:
+        if not name:
+            raise UserFacingError("known_voice_no_name")
+        if clip is None:
+            raise UserFacingError("known_voice_no_clip", name=name)
+        data = clip.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        if clips.get(digest, name) != name:
+            raise UserFacingError("known_voice_same_clip", first=clips[digest], second=name)
+    except UserFacingError as exc:
+        st.error(t(exc.code, lang, **exc.params))
+        return
+    st.session_state["voice_to_add"] = (name, data, digest)
+
+
+def _add_voice(speakers: BackgroundLoad[SpeakerFinder], settings: Settings, lang: Lang) -> None:
+    """The voice asked for, printed once the speaker model is there (the page reruns when it is)."""
+    state = st.session_state
+    if not speakers.ready:
+        st.caption(t("ui_known_voice_waiting", lang))
+        _rerun_when_ready(speakers)
+        return
+    name, data, digest = state["voice_to_add"]
+    try:
+        with st.spinner(t("ui_known_voice_adding", lang)):
+            voice = enroll_upload(name, io.BytesIO(data), speakers.get(), settings.ffmpeg, session_id())
+    except UserFacingError as exc:
+        del state["voice_to_add"]
+        st.error(t(exc.code, lang, **exc.params))
+        return
+    del state["voice_to_add"]  # only now: a run stopped while printing leaves it to the next run
+    state["known_voice_clips"][digest] = voice.name
+    state["known_voices"] = combined([*state["known_voices"], voice])
+    st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def _rerun_when_ready(loader: BackgroundLoad[SpeakerFinder]) -> None:
+    if loader.ready:
+        st.rerun(scope="app")
+
+
+def _forget_voice(name: str) -> None:
+    state = st.session_state
+    state["known_voices"] = [voice for voice in state.get("known_voices", []) if voice.name != name]
+    clips = state.get("known_voice_clips", {})
+    state["known_voice_clips"] = {digest: kept for digest, kept in clips.items() if kept != name}
 
 
 def _auto(lang: str) -> Callable[[object], str]:
@@ -298,10 +410,28 @@ def speaker_names(card: Card, transcript: Transcript, lang: Lang) -> dict[int, s
     for column, speaker in zip(st.columns(len(transcript.speakers)), transcript.speakers, strict=True):
         default = t("ui_speaker_default", lang, label=speaker.label)
         typed = column.text_input(
-            default, value=default, key=f"spk_{card.id}_{speaker.label}", label_visibility="collapsed"
+            default,
+            value=speaker.name or default,
+            key=f"spk_{card.id}_{speaker.label}",
+            label_visibility="collapsed",
         )
-        names[speaker.label] = typed.strip() or default
+        names[speaker.label] = typed.strip() or speaker.name or default
+        if speaker.voice is not None:
+            column.button(
+                t("ui_remember_voice", lang),
+                key=f"remember_{card.id}_{speaker.label}",
+                help=t("ui_remember_voice_help", lang),
+                disabled=names[speaker.label] == default,
+                on_click=_remember_voice,
+                args=(KnownVoice(names[speaker.label], speaker.voice, speaker.seconds),),
+            )
     return names
+
+
+def _remember_voice(voice: KnownVoice) -> None:
+    """A found speaker's voice (its speech in this recording) joins the known voices under its name."""
+    state = st.session_state
+    state["known_voices"] = combined([*state.get("known_voices", []), voice])
 
 
 def show_player(card: Card, lang: Lang) -> str:
@@ -530,7 +660,7 @@ def main() -> None:
         st.title(t("ui_title", lang))
         st.error(settings_error(settings, lang))
         return
-    options = sidebar_options(lang)
+    options, known_slot = sidebar_options(lang)
     threshold = st.sidebar.slider(
         t("ui_low_confidence", lang),
         0.0,
@@ -572,6 +702,9 @@ def main() -> None:
             st.error(t(exc.code, lang, **exc.params))
             speakers = None
             options = replace(options, identify_speakers=False)
+    if options.identify_speakers:
+        known = known_voices_panel(known_slot, lang, speakers, settings)
+        options = replace(options, known_voices=known)
     models = Models(loader, aligner, speakers)
 
     # Keyed widgets keep their value when their label changes: switching the interface language must not

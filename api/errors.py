@@ -21,9 +21,10 @@ from asr.job import Notice
 _UNAVAILABLE = ("model_", "server_", "speakers_unavailable", "aligner_")
 
 
-@dataclass(frozen=True)
+@dataclass
 class ApiError(Exception):
-    """What to answer instead of a transcript."""
+    """What to answer instead of a transcript. Not frozen: Python writes an exception's `__traceback__`
+    as it passes through a context manager (a frozen one raised inside the job's `with` was a 500)."""
 
     status: int
     message_code: str  # a key of `asr.i18n.TEXT`

@@ -10,6 +10,7 @@ from the logs.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 MAX_FIELDS_BYTES = 256 * 1024  # every field but the file, together: a prompt is a few hundred words at most
-_LISTS = ("timestamp_granularities", "include")
+#: known voices' clips as data URLs, together: 8 clips of 30 s of 16-bit 16 kHz WAV, base64 (a few MB)
+MAX_REFERENCES_BYTES = 16 * 1024 * 1024
+_REFERENCES = "known_speaker_references"
+_LISTS = ("timestamp_granularities", "include", "known_speaker_names", _REFERENCES)
 _GRANULARITIES = frozenset({"segment", "word"})
 _TRUE = {"true": True, "1": True, "false": False, "0": False}
 _KNOWN = frozenset(
@@ -40,6 +44,8 @@ _KNOWN = frozenset(
         "stream",
         "chunking_strategy",
         "speakers",
+        "known_speaker_names",
+        _REFERENCES,
     }
 )
 
@@ -66,6 +72,7 @@ class _Parts:
         self._text = bytearray()
         self._out: BinaryIO | None = None
         self._field_bytes = 0
+        self._reference_bytes = 0
 
     def callbacks(self) -> MultipartCallbacks:
         return {
@@ -109,8 +116,11 @@ class _Parts:
             self._out.write(data[start:end])
             self.form.file_bytes = (self.form.file_bytes or 0) + end - start
             return
-        self._field_bytes += end - start
-        if self._field_bytes > MAX_FIELDS_BYTES:
+        if (self._name or "").startswith(_REFERENCES):
+            self._reference_bytes += end - start
+        else:
+            self._field_bytes += end - start
+        if self._field_bytes > MAX_FIELDS_BYTES or self._reference_bytes > MAX_REFERENCES_BYTES:
             raise ApiError(400, "api_form_invalid")
         self._text += data[start:end]
 
@@ -159,6 +169,7 @@ class TranscriptionRequest:
     words: bool = False
     speakers: bool = False
     stream: bool = False
+    known: tuple[tuple[str, bytes], ...] = ()  # known voices: (name, the clip's bytes)
 
     @classmethod
     def of(cls, form: ReceivedForm, served: str) -> TranscriptionRequest:
@@ -195,15 +206,45 @@ class TranscriptionRequest:
             raise _invalid("stream", "streaming answers in response_format json or text")
         if single.get("chunking_strategy", "auto") != "auto":
             raise _invalid("chunking_strategy", "auto (segments always end at pauses in the speech)")
+        known = _known_speakers(values.get("known_speaker_names", []), values.get(_REFERENCES, []))
         return cls(
             model=model,
             response_format=cast(ResponseFormat, fmt),
             language=language,
             prompt=single.get("prompt") or None,
             words="word" in granularities,
-            speakers=fmt == "diarized_json" or _switch(single, "speakers"),
+            speakers=fmt == "diarized_json" or _switch(single, "speakers") or bool(known),
             stream=stream,
+            known=known,
         )
+
+
+def _known_speakers(names: list[str], references: list[str]) -> tuple[tuple[str, bytes], ...]:
+    """OpenAI's `known_speaker_names[]` and `known_speaker_references[]`: one clip (a data URL, as the SDK
+    sends it) per name, in order."""
+    names = [name.strip() for name in names]
+    if len(references) > len(names) or any(not name for name in names):
+        raise ApiError(400, "known_voice_no_name", param="known_speaker_names", code="known_voice_no_name")
+    if len(names) > len(references):
+        missing = {"name": names[len(references)]}
+        raise ApiError(400, "known_voice_no_clip", missing, param=_REFERENCES, code="known_voice_no_clip")
+    known = []
+    for name, reference in zip(names, references, strict=True):
+        header, comma, data = reference.strip().partition(",")
+        if not (comma and header.lower().startswith("data:") and header.lower().endswith(";base64")):
+            raise _not_audio(name)
+        try:
+            clip = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise _not_audio(name) from None
+        known.append((name, clip))
+    return tuple(known)
+
+
+def _not_audio(name: str) -> ApiError:
+    return ApiError(
+        400, "known_voice_not_audio", {"name": name}, param=_REFERENCES, code="known_voice_not_audio"
+    )
 
 
 def _invalid(name: str, accepted: str) -> ApiError:

@@ -64,6 +64,8 @@ def verbose(transcript: Transcript, words: bool) -> dict[str, Any]:
 
 
 def diarized(transcript: Transcript) -> dict[str, Any]:
+    """OpenAI's diarized transcription: each segment's speaker is a known voice's name or "Speaker N"."""
+    names = transcript.names()
     return {
         "task": "transcribe",
         "duration": round(transcript.duration_s, 3),
@@ -74,7 +76,7 @@ def diarized(transcript: Transcript) -> dict[str, Any]:
                 "id": f"seg_{index}",
                 "start": round(s.start, 3),
                 "end": round(s.end, 3),
-                "speaker": speaker_name(s.speaker) if s.speaker is not None else "Speaker ?",
+                "speaker": speaker_name(s.speaker, names) if s.speaker is not None else "Speaker ?",
                 "text": s.text,
             }
             for index, s in enumerate(transcript.segments)

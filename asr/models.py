@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
+
 from asr.outputs.transcript import Transcript
 
 if TYPE_CHECKING:
@@ -29,4 +31,8 @@ class SpeakerFinder(Protocol):
 
     def diarize(self, wav_path: Path, duration_s: float, speakers: int | None = None) -> Diarization:
         """Speaker turns; `speakers` is the exact count the user knows, None to estimate."""
+        ...
+
+    def voice_print(self, wav_path: Path, duration_s: float) -> tuple[np.ndarray | None, float]:
+        """A clip's voice print, comparable with `Diarization.voices`, and its seconds of speech."""
         ...

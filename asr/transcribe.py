@@ -20,7 +20,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from asr.outputs.transcript import LanguageCheck, Segment, join_texts
 from asr.repetition import trim_repeats
 from asr.speech.chunking import LONG_PAUSE_S, Chunk
 from asr.speech.sources import AudioChunk, ChunkSource
+
+if TYPE_CHECKING:
+    from asr.speakers.known import KnownVoice
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class TranscribeOptions:
     word_timestamps: bool = False  # time each word with the forced aligner (the caller loads it)
     identify_speakers: bool = False  # diarize first (the caller loads the speaker model)
     speakers: int | None = None  # with identify_speakers: the exact count the user knows; None = estimate
+    known_voices: tuple[KnownVoice, ...] = ()  # with identify_speakers: found speakers that match are named
 
     def anyway(self, language: str | None) -> TranscribeOptions:
         """ "Transcribe anyway" after a refusal: in `language`, or (None) in whatever language is heard."""

@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     diarize.add_argument(
         "--recordings", type=Path, help="a folder of <name>/audio.* + <name>/ref.rttm real recordings to add"
     )
+    diarize.add_argument(
+        "--known",
+        action="store_true",
+        help="only the known-voices table: clips cut from one recording name the speakers of another",
+    )
     server = sub.add_parser("server", help="in-process vs a vLLM server on this CPU: one user and a team")
     server.add_argument("--minutes", type=float, default=10.0, help="audio per measurement")
     server.add_argument(
@@ -173,7 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "diarize":
         from bench.diarize import main as diarize_main
 
-        diarize_main(assets.cache_dir(args.cache), with_cost=not args.no_cost, extra=args.recordings)
+        diarize_main(
+            assets.cache_dir(args.cache), with_cost=not args.no_cost, extra=args.recordings, known=args.known
+        )
     elif args.command == "startup":
         from bench.startup import startup_main
 

@@ -312,7 +312,7 @@ def cost(ten_minutes: Path, checkpoint: Path) -> dict[str, float]:
     return figures
 
 
-def main(root: Path, with_cost: bool, extra: Path | None = None) -> None:
+def main(root: Path, with_cost: bool, extra: Path | None = None, known: bool = False) -> None:
     from asr.engines.transformers_engine import AsrEngine
     from asr.speakers.diarize import SpeakerModel
     from bench.checkpoints import build_checkpoint
@@ -323,6 +323,11 @@ def main(root: Path, with_cost: bool, extra: Path | None = None) -> None:
         build_checkpoint(says, say="language English<asr_text>hello world")
     engine = AsrEngine.load(str(says))
     model = SpeakerModel.load()
+    if known:
+        from bench.known_voices import main as known_main
+
+        known_main(found, root, engine, model)
+        return
     header = ["recording", "codec", "speakers (ref)", "DER of JSON segments", "DER of JSON turns"]
     print("| " + " | ".join([*header, "start / end error"]) + " |")
     print("|---|---|---|---|---|---|")

@@ -301,8 +301,11 @@ def start_live(browser, server: AppServer, traffic: Traffic):
     return page
 
 
+UPLOADER = ".st-key-uploads input[type=file]"  # the main uploader (the sidebar's known voices have their own)
+
+
 def wait_ready(page) -> None:
-    page.wait_for_selector("input[type=file]", state="attached", timeout=WAIT_MS)
+    page.wait_for_selector(UPLOADER, state="attached", timeout=WAIT_MS)
     transcribe_button(page).wait_for(timeout=WAIT_MS)
 
 
@@ -312,7 +315,7 @@ def transcribe_button(page):
 
 def upload(page, path: Path) -> None:
     """Pick a file in the uploader, as a user's file dialog would, and wait until the page accepted it."""
-    page.set_input_files("input[type=file]", str(path))
+    page.set_input_files(UPLOADER, str(path))
     file_chip(page, path.name).wait_for(timeout=WAIT_MS)
     wait_transcribe_enabled(page, True)
 

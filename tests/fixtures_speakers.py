@@ -62,3 +62,20 @@ def real_recordings() -> dict[str, Recording]:
             pytest.fail("the real recordings could not be downloaded (pip download pyannote-audio==4.0.7)")
         pytest.skip("no network to download the real recordings")
     return found
+
+
+CLIP_LINES = [
+    "This is a short recording of my voice, so that the app can tell who I am in the next meeting.",
+    "One more sentence, said slowly and clearly, helps the speaker model hear what my voice sounds like.",
+]
+
+
+@pytest.fixture(scope="session")
+def voice_clips(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    """A clip of each of the conversation's two voices (about 10 s), saying what the conversation does not."""
+    _espeak()
+    folder = tmp_path_factory.mktemp("voice_clips")
+    return {
+        voice: write_conversation(folder / f"voice{voice}", [(voice, line) for line in CLIP_LINES]).path
+        for voice in (1, 2)
+    }

