@@ -473,57 +473,6 @@ def _allowed_write(path: str, server: AppServer, jit_cache: Path) -> bool:
     return "/__pycache__/" in path
 
 
-@pytest.mark.parametrize("command", list(START_COMMANDS))
-def test_speakers_on_names_each_voice_and_writes_nothing_outside_the_job_folder(
-    chromium, tmp_path: Path, english_checkpoint: Path, conversation, command: str
-) -> None:
-    """Switch on "Identify speakers", transcribe a two-voice call: two speakers on the page, a renamed one
-    in the .txt download; and the proofs: no egress (strace + guard + page requests), no leftovers, no
-    transcript or file name in the log, and no file written outside the job's folder, the numba cache (its
-    compiled code: .nbi/.nbc) and Python's bytecode caches."""
-    # The server's HOME is its own; its numba cache is this machine's, so the code compiled once is reused.
-    shared = jit_cache_dir()
-    home_cache = tmp_path / "server_home" / ".cache" / "senko"
-    home_cache.mkdir(parents=True)
-    (home_cache / "numba_cache").symlink_to(shared, target_is_directory=True)
-    server = start_app(tmp_path, english_checkpoint, command=command, trace_files=True)
-    server.uploaded_names = ["secret-two-person-interview.wav"]  # type: ignore[attr-defined]
-    call = tmp_path / "secret-two-person-interview.wav"
-    shutil.copy(conversation.path, call)
-    traffic = Traffic(server.port)
-    try:
-        page = open_app(chromium, server, traffic)
-        upload(page, call)
-        page.get_by_text(t("ui_identify_speakers", UI), exact=True).click()  # starts the speaker model's load
-        page.get_by_text(t("ui_speaker_count", UI), exact=True).wait_for()
-        start_transcription(page)
-        card_title(page, call.name).first.wait_for(timeout=300_000)  # the speaker model loads first
-        text = wait_transcript(page, call.name)
-        assert [p.split(":")[0] for p in text.split("\n\n")] == [f"Speaker {n}" for n in (1, 2, 1, 2, 1)]
-        name_box = page.get_by_label(t("ui_speaker_default", UI, label=1), exact=True)
-        name_box.fill("Interviewer")
-        name_box.press("Enter")
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('textarea')].some(a => a.value.startsWith('Interviewer: '))"
-        )
-        lines = _download(page, "txt").read_text("utf-8").split("\n\n")
-        assert [line.split(":")[0] for line in lines] == ["Interviewer", "Speaker 2"] * 2 + ["Interviewer"]
-        page.context.close()
-
-        assert_nothing_left_the_machine(server, traffic)
-        assert server.leftovers() == []
-        assert log_hits(server) == []
-        assert "Diarized: 2 speakers" in server.log_text(), "the speaker model ran"
-        written = server.written_paths()
-        assert any(Path(p).is_relative_to(server.root) for p in written), "file writes were not traced"
-        jit_cache = home_cache / "numba_cache"
-        assert [p for p in written if not _allowed_write(p, server, jit_cache)] == []
-        kept = [p for p in shared.rglob("*") if p.is_file()]
-        assert kept and {p.suffix for p in kept} <= {".nbi", ".nbc"}, "the JIT cache holds compiled code only"
-    finally:
-        server.stop()
-
-
 def _known_voices(page):
     """The sidebar's Known voices, opened."""
     page.get_by_text(t("ui_identify_speakers", UI), exact=True).click()  # starts the speaker model's load
@@ -539,13 +488,16 @@ def _transcribed_speakers(page, call: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("command", list(START_COMMANDS))
-def test_a_known_voice_names_its_speaker_and_the_saved_voices_file_brings_it_back(
+def test_speakers_a_known_voice_a_rename_and_the_saved_voices_file_and_nothing_written_outside_the_job(
     chromium, tmp_path: Path, english_checkpoint: Path, conversation, voice_clips, command: str
 ) -> None:
-    """Known voices: "Interviewer" from a clip of the call's first voice; the call's transcript and its .txt
-    say Interviewer for that voice and Speaker 2 for the other. "Save voices…" downloads names and prints
-    (no audio); in a new session "Load voices…" brings the voice back and the next transcription names it
-    again. No egress, nothing left, no file written outside the job folders."""
+    """Identify speakers with a known voice, "Interviewer" from a clip of the call's first voice: the call's
+    transcript says Interviewer for that voice and Speaker 2 for the other; renamed "Guest", the .txt says
+    Interviewer and Guest. "Save voices…" downloads names and prints (no audio); in a new session "Load
+    voices…" brings the voice back and the next transcription names it again. And the proofs: no egress
+    (strace + guard + page requests), no leftovers, no file name, transcript or voice's name in the log,
+    and no file written outside the job folders, the numba cache (its compiled code: .nbi/.nbc) and
+    Python's bytecode caches."""
     shared = jit_cache_dir()
     home_cache = tmp_path / "server_home" / ".cache" / "senko"
     home_cache.mkdir(parents=True)
@@ -567,8 +519,14 @@ def test_a_known_voice_names_its_speaker_and_the_saved_voices_file_brings_it_bac
         sidebar.get_by_role("button", name=t("ui_known_voice_add", UI), exact=True).click()
         sidebar.get_by_text("🗣️ Interviewer").wait_for(timeout=300_000)  # the speaker model loads first
         assert _transcribed_speakers(page, call) == expected
+        name_box = page.get_by_label(t("ui_speaker_default", UI, label=2), exact=True)
+        name_box.fill("Guest")
+        name_box.press("Enter")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('textarea')].some(a => a.value.includes('Guest: '))"
+        )
         lines = _download(page, "txt").read_text("utf-8").split("\n\n")
-        assert [line.split(":")[0] for line in lines] == expected
+        assert [line.split(":")[0] for line in lines] == ["Interviewer", "Guest"] * 2 + ["Interviewer"]
         wait_idle(page)
         with page.expect_download() as saving:
             sidebar.get_by_role("button", name=t("ui_voices_save", UI), exact=True).click()
@@ -590,10 +548,14 @@ def test_a_known_voice_names_its_speaker_and_the_saved_voices_file_brings_it_bac
 
         assert_nothing_left_the_machine(server, traffic)
         assert server.leftovers() == []
-        assert log_hits(server, "Interviewer") == [], "no file name, transcript or voice's name in the log"
+        assert log_hits(server, "Interviewer", "Guest") == [], "no file, text or voice's name in the log"
+        assert "Diarized: 2 speakers" in server.log_text(), "the speaker model ran"
         written = server.written_paths()
+        assert any(Path(p).is_relative_to(server.root) for p in written), "file writes were not traced"
         jit_cache = home_cache / "numba_cache"
         assert [p for p in written if not _allowed_write(p, server, jit_cache)] == []
+        kept = [p for p in shared.rglob("*") if p.is_file()]
+        assert kept and {p.suffix for p in kept} <= {".nbi", ".nbc"}, "the JIT cache holds compiled code only"
     finally:
         server.stop()
 

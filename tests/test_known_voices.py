@@ -345,3 +345,34 @@ def test_remember_this_voice_names_that_speaker_in_the_next_recording(
     assert [voice.name for voice in app.session_state["known_voices"]] == ["Host"]
     paragraphs = transcribe().split("\n\n")
     assert [p.split(":")[0] for p in paragraphs] == ["Host", "Speaker 2", "Host", "Speaker 2", "Host"]
+
+
+def test_the_page_says_what_is_wrong_with_a_voice_in_one_sentence(monkeypatch, english_checkpoint) -> None:
+    """Known voices on the page: a name without a clip, a clip without a name, a file that is not a voices
+    file: one sentence each, and no voice is added."""
+
+    class NoModel:
+        def diarize(self, *args: object) -> None:
+            raise AssertionError("nothing to diarize")
+
+        voice_print = diarize
+
+    monkeypatch.setenv("ASR_MODEL", str(english_checkpoint))
+    monkeypatch.setattr(asr.background, "load_speaker_model", NoModel)
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.run()
+    [switch] = [c for c in app.sidebar.checkbox if c.label == t("ui_identify_speakers", "en")]
+    switch.check().run()
+    [name] = [box for box in app.text_input if box.label == t("ui_known_voice_name", "en")]
+    name.input("Ann")
+    [add] = [b for b in app.button if b.label == t("ui_known_voice_add", "en")]
+    add.click().run()
+    assert [e.value for e in app.error] == [t("known_voice_no_clip", "en", name="Ann")]
+    [add] = [b for b in app.button if b.label == t("ui_known_voice_add", "en")]
+    add.click().run()  # the form was cleared: now neither a name nor a clip
+    assert [e.value for e in app.error] == [t("known_voice_no_name", "en")]
+    [load] = [u for u in app.get("file_uploader") if u.proto.label == t("ui_voices_load", "en")]
+    load.set_value(("voices.json", b'{"kind": "a playlist"}', "application/json"))
+    app.run()
+    assert [e.value for e in app.error] == [t("voices_file_bad", "en")]
+    assert app.session_state["known_voices"] == []
