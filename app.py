@@ -10,7 +10,6 @@ whether it was started with `python -m privacy` or `streamlit run app.py`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import io
 import time
 import uuid
@@ -37,7 +36,15 @@ from asr.outputs.export import FORMAT_NAMES, FORMATS, export, export_file
 from asr.outputs.review import apply_edits, find_segments, review_segments
 from asr.outputs.transcript import Transcript, clock
 from asr.settings import Settings, SettingsError, load_settings
-from asr.speakers.known import KnownVoice, combined, enroll_upload, read_voices_file, voices_file
+from asr.speakers.known import (
+    KnownVoice,
+    check_clip,
+    clip_digest,
+    combined,
+    enroll_upload,
+    read_voices_file,
+    voices_file,
+)
 from asr.speech.audio import MEDIA_EXTENSIONS
 from asr.transcribe import MAX_SPEAKERS, Progress, TranscribeOptions
 from cleanup import release_session
@@ -204,14 +211,11 @@ def _ask_to_add(name: str, clip: UploadedFile | None, lang: Lang) -> None:
     name = name.strip()
     clips: dict[str, str] = st.session_state.setdefault("known_voice_clips", {})  # a clip's digest -> name
     try:
-        if not name:
-            raise UserFacingError("known_voice_no_name")
-        if clip is None:
+        if name and clip is None:
             raise UserFacingError("known_voice_no_clip", name=name)
-        data = clip.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        if clips.get(digest, name) != name:
-            raise UserFacingError("known_voice_same_clip", first=clips[digest], second=name)
+        data = clip.getvalue() if clip is not None else b""
+        digest = clip_digest(io.BytesIO(data))
+        check_clip(name, digest, clips)
     except UserFacingError as exc:
         st.error(t(exc.code, lang, **exc.params))
         return

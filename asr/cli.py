@@ -601,7 +601,7 @@ def _prepare(args: argparse.Namespace, settings: Settings, reporter: Reporter) -
     aligner = None
     if backend is not None and args.word_timestamps:
         aligner = _load_or_explain(lambda: load_aligner(settings), reporter, DEFAULT_ALIGNER_ID)
-    clips = _known_clips(args.known_speaker)
+    clips: list[Clip] = args.known_clips
     identify = args.speakers is not False or bool(clips)
     speaker_model = None
     if backend is not None and identify:
@@ -640,7 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.say(t("cli_rttm_needs_speakers", reporter.lang))
         return EXIT_USAGE
     try:
-        _known_clips(args.known_speaker)  # before minutes of model loading, say what is wrong with them
+        args.known_clips = _known_clips(args.known_speaker)  # said before minutes of model loading
         if args.command == "live":
             return live_command(args, settings, reporter)
         return transcribe_command(args, settings, reporter)

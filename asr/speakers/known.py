@@ -72,16 +72,31 @@ class Clip:
     path: Path
 
 
+def check_clip(name: str, digest: str, seen: Mapping[str, str]) -> None:
+    """The checks that need no model: a name, and not a clip already given under another name (`seen`:
+    the digests of the clips given so far -> their names)."""
+    if not name.strip():
+        raise UserFacingError("known_voice_no_name")
+    if seen.get(digest, name) != name:
+        raise UserFacingError("known_voice_same_clip", first=seen[digest], second=name)
+
+
+def clip_digest(clip: BinaryIO) -> str:
+    """What tells two clips apart: their bytes' SHA-256, read in blocks."""
+    digest = hashlib.sha256()
+    while block := clip.read(1 << 20):
+        digest.update(block)
+    return digest.hexdigest()
+
+
 def check_clips(clips: Sequence[Clip]) -> None:
-    """The checks that need no model: a name for every clip, and no clip under two names (its bytes)."""
+    """`check_clip` for each of these clips."""
     seen: dict[str, str] = {}
     for clip in clips:
-        if not clip.name.strip():
-            raise UserFacingError("known_voice_no_name")
-        digest = hashlib.sha256(clip.path.read_bytes()).hexdigest()
-        other = seen.setdefault(digest, clip.name)
-        if other != clip.name:
-            raise UserFacingError("known_voice_same_clip", first=other, second=clip.name)
+        with clip.path.open("rb") as data:
+            digest = clip_digest(data)
+        check_clip(clip.name, digest, seen)
+        seen[digest] = clip.name
 
 
 def enroll(
