@@ -99,7 +99,9 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(backend, AsrEngine):
         raise SystemExit("python -m bench live measures the in-process engine (ASR_BACKEND=transformers)")
     warmup_s = in_passing_thread(lambda: _warm_up(backend.model, backend.processor))
-    stand_in = StandIn(backend, spec["tokens_per_second"], spec["revision"])
+    # built in a passing thread too: its probe of the prompt runs torch, whose OpenMP workers would stay
+    # with this thread, and with more workers than cores OpenMP parks them after every parallel region
+    stand_in = in_passing_thread(lambda: StandIn(backend, spec["tokens_per_second"], spec["revision"]))
     if spec.get("no_reuse"):  # what the prefill memory saves: the same run with nothing kept between calls
         memory = backend._memory
         prefill = memory.prefill
@@ -182,6 +184,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
         # raw, relative to t0 (the stream's second 0 on the clock)
         "commits": [(end_s, at - t0) for end_s, at in job.timeline.commits],
         "provisionals": [at - t0 for at in job.timeline.provisionals],
+        "calls": [(at - t0, *rest) for at, *rest in stand_in.calls],
         "lags": list(job.timeline.lags),
         "polls": polls,
         "chunks": [(s.start, s.end) for s in view.committed],
@@ -287,9 +290,41 @@ def summarize(raw: dict[str, Any]) -> dict[str, Any]:
         behind_s=sum(1 for _, behind, _ in raw["polls"] if behind),
         chunk_p50_s=_quantile(chunks, 0.5),
         chunk_max_s=max(chunks, default=None),
+        breakdown=breakdown(raw),
         per_minute=rows,
     )
     return summary
+
+
+def breakdown(raw: dict[str, Any]) -> dict[str, float | None]:
+    """Where each commit's wait went, as medians over commits: from the speech end (padded) to the start of
+    the engine call whose answer was committed (the call in flight giving way, the detector noticing the
+    pause), that call's length and the tokens it generated beyond the draft it kept, and from its end to the
+    commit (the pause closing, or more rows of a batch)."""
+    calls = sorted(raw.get("calls", []))
+    waits, took, beyond, after = [], [], [], []
+    for (end_s, at), (start_s, _) in zip(raw["commits"], raw["chunks"], strict=False):
+        length = end_s - start_s
+        done = [
+            c for c in calls if c[0] + c[1] <= at + 1e-3 and c[3] >= length - 0.05 and c[0] >= end_s - 0.05
+        ]
+        if not done:
+            continue
+        started, lasted, _, _, tokens, _ = done[-1]
+        waits.append(started - end_s)
+        took.append(lasted)
+        beyond.append(float(tokens))
+        after.append(at - started - lasted)
+    return {
+        "commits_traced": len(waits),
+        "start_after_end_p50_s": _quantile(waits, 0.5),
+        "start_after_end_p95_s": _quantile(waits, 0.95),
+        "call_p50_s": _quantile(took, 0.5),
+        "call_p95_s": _quantile(took, 0.95),
+        "tokens_beyond_draft_p50": _quantile(beyond, 0.5),
+        "commit_after_call_p50_s": _quantile(after, 0.5),
+        "commit_after_call_p95_s": _quantile(after, 0.95),
+    }
 
 
 def _s(value: float | None, digits: int = 2) -> str:
@@ -328,6 +363,7 @@ def table(summary: dict[str, Any]) -> str:
         f"targets: {verdicts(summary)}; lag bounded: max {_s(first)} s in the first minute, {_s(last)} s in "
         f"the last, behind {summary['behind_s']} s of {summary['audio_s']:.0f}",
         f"drafts: {_drafts_line(summary['drafts'])}",
+        f"where a commit's wait goes (medians, p95): {_breakdown_line(summary['breakdown'])}",
         f"kept between decodes{' (off: --no-reuse)' if summary['no_reuse'] else ''}: "
         f"{_reuse_line(summary['reuse'])}",
     ]
@@ -360,6 +396,18 @@ def _drafts_line(drafts: dict[str, Any]) -> str:
     return (
         f"{drafts['drafted_rows']} decodes had one, {drafts['draft_tokens_per_row']:.1f} tokens each, "
         f"{drafts['accepted_tokens_per_row']:.1f} accepted ({100 * drafts['accepted_share']:.0f} %)"
+    )
+
+
+def _breakdown_line(b: dict[str, Any]) -> str:
+    if not b["commits_traced"]:
+        return "no commit traced"
+    return (
+        f"its decode started {_s(b['start_after_end_p50_s'])} s ({_s(b['start_after_end_p95_s'])}) after the "
+        f"speech end, took {_s(b['call_p50_s'])} s ({_s(b['call_p95_s'])}) for "
+        f"{_s(b['tokens_beyond_draft_p50'], 0)} tokens beyond its draft, and was committed "
+        f"{_s(b['commit_after_call_p50_s'])} s ({_s(b['commit_after_call_p95_s'])}) after it ended "
+        f"({b['commits_traced']} commits traced)"
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -64,6 +65,9 @@ class StandIn:
         last_audio_end = len(prompt) - 1 - prompt[::-1].index(self.audio_end)
         self.after_audio = len(prompt) - last_audio_end  # from <|audio_end|> to the answer's first token
         self.accepted: list[tuple[int, int]] = []  # (draft tokens given, kept) per row of each call
+        # per engine call, on the live job's clock: (started, took, rows, longest row's audio in s, tokens
+        # the answer has beyond the draft it kept (most of any row), complete)
+        self.calls: list[tuple[float, float, int, float, int, bool]] = []
         self._call = threading.local()
         self._install()
 
@@ -90,16 +94,22 @@ class StandIn:
             # a forced language's prompt holds the tag: its positions then come before the first kept logit
             self._call.answers = [self._answer(len(a) / self.sample_rate) for a in audios]
             self._call.starts = [None] * len(audios)
+            started = time.monotonic()
             outputs = transcribe(audios, **kwargs)
-            for draft, output in zip(kwargs.get("drafts") or [], outputs, strict=False):
+            took = time.monotonic() - started
+            drafts = kwargs.get("drafts") or [()] * len(outputs)
+            beyond = 0
+            for draft, output in zip(drafts, outputs, strict=False):
+                kept = next(
+                    (i for i, (a, b) in enumerate(zip(draft, output.token_ids, strict=False)) if a != b),
+                    min(len(draft), len(output.token_ids)),
+                )
+                beyond = max(beyond, len(output.token_ids) - kept)
                 if draft:
-                    kept = next(
-                        (i for i, (a, b) in enumerate(zip(draft, output.token_ids, strict=False)) if a != b),
-                        None,
-                    )
-                    self.accepted.append(
-                        (len(draft), min(len(draft), len(output.token_ids)) if kept is None else kept)
-                    )
+                    self.accepted.append((len(draft), kept))
+            seconds = max(len(a) for a in audios) / self.sample_rate
+            complete = all(output.complete for output in outputs)
+            self.calls.append((started, took, len(audios), seconds, beyond, complete))
             return outputs
 
         @functools.wraps(forward)  # generate reads the forward's signature to check its arguments

@@ -152,8 +152,21 @@ def test_busy_for_good_ends_in_one_sentence(stand_in: ThreadingHTTPServer) -> No
     assert busy.value.code == "server_busy"
 
 
+def test_a_server_error_is_tried_once_more_and_then_said_with_its_status(
+    stand_in: ThreadingHTTPServer,
+) -> None:
+    """A 500 (an error inside vLLM's engine) may pass: the request is sent once more, not four times."""
+    stand_in.script[:] = [(500, {"error": "x"}), (200, {"ok": 1})]  # type: ignore[attr-defined]
+    assert _client(stand_in).call("GET", "/v1/models", retries=(0.01, 0.01, 0.01)) == {"ok": 1}
+    stand_in.script[:] = [(500, {"error": "x"})] * 3  # type: ignore[attr-defined]
+    with pytest.raises(UserFacingError) as failed:
+        _client(stand_in).call("GET", "/v1/models", retries=(0.01, 0.01, 0.01))
+    assert (failed.value.code, failed.value.params["status"]) == ("server_failed", 500)
+    assert len(stand_in.seen) == 4  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
-    ("status", "code"), [(401, "server_key_refused"), (404, "server_wrong_model"), (500, "server_failed")]
+    ("status", "code"), [(401, "server_key_refused"), (404, "server_wrong_model"), (400, "server_failed")]
 )
 def test_a_refusal_is_not_retried(stand_in: ThreadingHTTPServer, status: int, code: str) -> None:
     stand_in.script[:] = [(status, {"error": "x"}), (200, {})]  # type: ignore[attr-defined]

@@ -261,7 +261,8 @@ def test_the_server_killed_mid_job_is_a_clear_error_and_leaves_nothing(
     vllm_server.kill()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and out == "", err
-    assert "went away" in err or "cannot be reached" in err, err
+    said = [line for line in vllm_server.log.read_text(errors="replace").splitlines() if "POST" in line]
+    assert "went away" in err or "cannot be reached" in err, "\n".join([err, *said[-4:]])
     assert_private(Run(proc.returncode, out, err), temp)
 
 

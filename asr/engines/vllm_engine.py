@@ -56,11 +56,14 @@ _FINISHED = frozenset({"<|im_end|>", "<|endoftext|>"})
 
 
 class _Transient(Exception):
-    """Worth trying again: the server was busy or the connection dropped; `code` says what if it persists."""
+    """Worth trying again: the server was busy or the connection dropped; `code` (with `params`) says what if
+    it persists. `once`: tried again once only (a server error may be a passing fault or this request's)."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, *, once: bool = False, **params: Any) -> None:
         super().__init__(code)
         self.code = code
+        self.once = once
+        self.params = params
 
 
 def wav_bytes(audio: np.ndarray) -> bytes:
@@ -145,8 +148,8 @@ class ServerClient:
             try:
                 return self._once(method, path, body, cancel)
             except _Transient as exc:
-                if delay is None or (cancel is not None and cancel.is_set()):
-                    raise UserFacingError(exc.code, server=self.endpoint.address) from None
+                if delay is None or (exc.once and attempt > 0) or (cancel is not None and cancel.is_set()):
+                    raise UserFacingError(exc.code, server=self.endpoint.address, **exc.params) from None
                 log.warning("Server request failed (%s); retry %d in %.1f s", exc.code, attempt + 1, delay)
                 if cancel is not None and cancel.wait(delay):
                     raise Aborted from None
@@ -209,6 +212,9 @@ def _decoded(status: int, data: bytes, endpoint: Endpoint) -> Any:
         raise UserFacingError("server_key_refused", server=endpoint.address)
     if status == 404:
         raise UserFacingError("server_wrong_model", server=endpoint.address, served="?")
+    if status == 500:  # vLLM's answer to an error inside its engine, which may pass: tried once more
+        log.error("Server answered status %d", status)
+        raise _Transient("server_failed", once=True, status=status)
     if not 200 <= status < 300:
         log.error("Server answered status %d", status)
         raise UserFacingError("server_failed", server=endpoint.address, status=status)
