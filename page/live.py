@@ -22,7 +22,7 @@ from asr.outputs.transcript import clock
 from page import asset
 
 LIVE_PATH = "/live-audio"
-MAX_PIECE_BYTES = 2 * 16000 * 30  # 30 s of audio: the script sends a quarter of a second at a time
+MAX_PIECE_BYTES = 2 * 16000 * 30  # 30 s of audio: the script sends a tenth of a second at a time
 
 _SCRIPT = asset("live.js")
 _STYLE = f"<style>\n{asset('live.css')}</style>"

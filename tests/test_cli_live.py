@@ -41,7 +41,7 @@ from testkit.browser import require
 REPO = Path(__file__).resolve().parent.parent
 ALSA_CONF = Path("/usr/share/alsa/alsa.conf")
 SAID = "hello world"
-PIECE_BYTES = 2 * SAMPLE_RATE // 4  # the command reads 0.25 s pieces of 16-bit samples
+PIECE_BYTES = 2 * SAMPLE_RATE // 10  # the command reads 0.1 s pieces of 16-bit samples
 COMMITTED_LINE = re.compile(r"^\[\d\d:\d\d\] hello world$")
 
 
@@ -89,7 +89,7 @@ def run_command(
 def test_the_microphone_records_the_systems_input_device_in_16k_mono_pieces(
     tmp_path: Path, input_device: dict[str, str], speech_pcm: bytes
 ) -> None:
-    """What `Microphone` yields is the device's samples, in order, in 0.25 s pieces."""
+    """What `Microphone` yields is the device's samples, in order, in 0.1 s pieces."""
     code = (
         "import sys\nfrom asr.microphone import Microphone\n"
         "got = []\nwith Microphone() as m:\n    for piece in m.pieces():\n"
@@ -190,13 +190,13 @@ def test_on_a_terminal_the_words_in_progress_are_redrawn_in_place_within_one_lin
 
 
 def real_time(pcm: bytes, interrupt_after_s: float) -> Iterator[bytes]:
-    """The speech in 0.25 s pieces at the pace a device gives them, then Ctrl-C (KeyboardInterrupt, raised
+    """The speech in 0.1 s pieces at the pace a device gives them, then Ctrl-C (KeyboardInterrupt, raised
     where the command's loop waits for the next piece, as the signal does)."""
-    started = time.monotonic()
+    started, piece_s = time.monotonic(), PIECE_BYTES / 2 / SAMPLE_RATE
     for index, at in enumerate(range(0, len(pcm), PIECE_BYTES)):
-        if (index + 1) * 0.25 > interrupt_after_s:
+        if (index + 1) * piece_s > interrupt_after_s:
             raise KeyboardInterrupt
-        time.sleep(max(0.0, started + (index + 1) * 0.25 - time.monotonic()))
+        time.sleep(max(0.0, started + (index + 1) * piece_s - time.monotonic()))
         yield pcm[at : at + PIECE_BYTES]
 
 
