@@ -313,10 +313,29 @@ def transcribe_button(page):
     return page.get_by_role("button", name=t("ui_transcribe", UI), exact=True)
 
 
+# Counts the page's script runs that ended (each change of stApp's run state away from "running", one record
+# per change even when several come between two callbacks), from the first call on; returns the count.
+_RUNS_ENDED = """() => {
+  if (window.__asrRunsEnded === undefined) {
+    window.__asrRunsEnded = 0;
+    new MutationObserver((records) => {
+      for (const r of records) if (r.oldValue === "running") window.__asrRunsEnded += 1;
+    }).observe(document.querySelector("[data-testid=stApp]"), {
+      attributes: true, attributeOldValue: true, attributeFilter: ["data-test-script-state"],
+    });
+  }
+  return window.__asrRunsEnded;
+}"""
+
+
 def upload(page, path: Path) -> None:
-    """Pick a file in the uploader, as a user's file dialog would, and wait until the page accepted it."""
+    """Pick a file in the uploader, as a user's file dialog would, and wait until the run it started has
+    ended: the chip shows before the server has the file, and a click on Transcribe before that run ends
+    can be lost (the Transcribe button is enabled already from an earlier file, so it cannot tell)."""
+    ended = page.evaluate(_RUNS_ENDED)
     page.set_input_files(UPLOADER, str(path))
     file_chip(page, path.name).wait_for(timeout=WAIT_MS)
+    page.wait_for_function("n => window.__asrRunsEnded > n", arg=ended, timeout=WAIT_MS)
     wait_transcribe_enabled(page, True)
 
 
